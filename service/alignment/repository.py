@@ -1,0 +1,276 @@
+"""The SQL behind the scores: aggregates grouped in the database, never rows in Python.
+
+Every aggregate takes a window and, for trends, bucket boundaries; the bucket of a row is a
+CASE over those boundaries, so one GROUP BY answers a whole series on either database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import Float, and_, case, cast, func, literal, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql import ColumnElement
+
+from service.alignment.models import Conflict
+from service.alignment.scoring import EventStats, FeedbackStats, ReviewStats
+from service.core.sql import seconds_between
+from service.goals.models import Goal, GoalContribution, GoalTouchpoint
+from service.handoffs.models import Handoff, HandoffEvent, HandoffReview
+from service.journeys.models import Feedback, Journey, Touchpoint
+from service.metrics.models import Metric, MetricRelation
+from service.org_units.models import Unit
+from service.partner_agreements.models import PartnerAgreement
+
+
+@dataclass(frozen=True)
+class Window:
+    start: datetime
+    end: datetime
+    as_of: datetime
+    # Inner bucket boundaries (ascending, strictly inside the window) for a series.
+    boundaries: tuple[datetime, ...] = ()
+
+
+def _bucket(column: Any, window: Window) -> ColumnElement[int]:
+    if not window.boundaries:
+        return literal(0)
+    whens = [(column < bound, index) for index, bound in enumerate(window.boundaries)]
+    return case(*whens, else_=len(window.boundaries))
+
+
+def _grouping(key: Any, bucket: Any, window: Window) -> tuple[Any, ...]:
+    # Without buckets every row is bucket 0: grouping by that constant would only confuse
+    # the planner.
+    return (key, bucket) if window.boundaries else (key,)
+
+
+def _in_window(column: Any, window: Window) -> ColumnElement[bool]:
+    return and_(column >= window.start, column < window.end)
+
+
+def _flag(condition: ColumnElement[bool]) -> ColumnElement[int]:
+    return func.sum(case((condition, 1), else_=0))
+
+
+async def event_stats(
+    session: AsyncSession, window: Window, handoff_ids: Sequence[UUID] | None = None
+) -> dict[tuple[UUID, int], EventStats]:
+    e = HandoffEvent
+    due_by = e.due_at <= window.as_of
+    delivered = e.delivered_at.is_not(None)
+    bucket = _bucket(e.due_at, window).label("bucket")
+    statement = (
+        select(
+            e.handoff_id,
+            bucket,
+            func.count().label("events"),
+            _flag(due_by).label("due"),
+            _flag(and_(due_by, delivered, e.delivered_at <= e.due_at)).label("on_time"),
+            _flag(and_(due_by, e.delivered_at.is_(None))).label("overdue"),
+            _flag(delivered).label("delivered"),
+            _flag(and_(delivered, e.rework.is_(True))).label("reworked"),
+            func.count(e.quality).label("rated"),
+            func.sum(e.quality).label("quality_total"),
+            _flag(e.customer_impact.is_(True)).label("impacted"),
+        )
+        .where(_in_window(e.due_at, window))
+        .group_by(*_grouping(e.handoff_id, bucket, window))
+    )
+    if handoff_ids is not None:
+        statement = statement.where(e.handoff_id.in_(handoff_ids))
+    stats = {}
+    for row in (await session.execute(statement)).all():
+        rated = int(row.rated)
+        stats[(row.handoff_id, int(row.bucket))] = EventStats(
+            events=int(row.events),
+            due=int(row.due),
+            on_time=int(row.on_time),
+            overdue=int(row.overdue),
+            delivered=int(row.delivered),
+            reworked=int(row.reworked),
+            rated=rated,
+            # Σ (quality − 1) / 4, from integer sums so the result is exact
+            quality_sum=(int(row.quality_total or 0) - rated) / 4,
+            customer_impact=int(row.impacted),
+        )
+    return stats
+
+
+async def review_stats(
+    session: AsyncSession, window: Window, handoff_ids: Sequence[UUID] | None = None
+) -> dict[tuple[UUID, int], ReviewStats]:
+    r = HandoffReview
+    bucket = _bucket(r.at, window).label("bucket")
+    statement = (
+        select(
+            r.handoff_id,
+            bucket,
+            func.count().label("n"),
+            func.sum(r.timeliness).label("timeliness"),
+            func.sum(r.quality).label("quality"),
+        )
+        .where(_in_window(r.at, window))
+        .group_by(*_grouping(r.handoff_id, bucket, window))
+    )
+    if handoff_ids is not None:
+        statement = statement.where(r.handoff_id.in_(handoff_ids))
+    stats = {}
+    for row in (await session.execute(statement)).all():
+        n = int(row.n)
+        # Σ ((t + q) / 2 − 1) / 4 = ((Σt + Σq) / 2 − n) / 4
+        total = ((int(row.timeliness) + int(row.quality)) / 2 - n) / 4
+        stats[(row.handoff_id, int(row.bucket))] = ReviewStats(count=n, satisfaction_sum=total)
+    return stats
+
+
+def _normalised_score() -> ColumnElement[float]:
+    f = Feedback
+    score = cast(f.score, Float)
+    return case(
+        (f.scale == "csat", (score - 1) / 4.0),
+        (f.scale == "ces", (7 - score) / 6.0),
+        else_=score / 10.0,
+    )
+
+
+async def feedback_stats(
+    session: AsyncSession, window: Window, touchpoint_ids: Sequence[UUID] | None = None
+) -> dict[tuple[UUID, int], FeedbackStats]:
+    f = Feedback
+    x = _normalised_score()
+    y = cast(f.loyalty, Float)
+    paired = f.loyalty.is_not(None)
+    bucket = _bucket(f.at, window).label("bucket")
+
+    def paired_sum(expression: ColumnElement[float]) -> ColumnElement[float]:
+        return func.sum(case((paired, expression), else_=0.0))
+
+    statement = (
+        select(
+            f.touchpoint_id,
+            bucket,
+            func.count().label("n"),
+            func.sum(x).label("score_sum"),
+            _flag(paired).label("paired"),
+            paired_sum(x).label("x_sum"),
+            paired_sum(y).label("y_sum"),
+            paired_sum(x * x).label("xx_sum"),
+            paired_sum(y * y).label("yy_sum"),
+            paired_sum(x * y).label("xy_sum"),
+        )
+        .where(_in_window(f.at, window))
+        .group_by(*_grouping(f.touchpoint_id, bucket, window))
+    )
+    if touchpoint_ids is not None:
+        statement = statement.where(f.touchpoint_id.in_(touchpoint_ids))
+    stats = {}
+    for row in (await session.execute(statement)).all():
+        stats[(row.touchpoint_id, int(row.bucket))] = FeedbackStats(
+            count=int(row.n),
+            score_sum=float(row.score_sum or 0),
+            paired=int(row.paired),
+            x_sum=float(row.x_sum or 0),
+            y_sum=float(row.y_sum or 0),
+            xx_sum=float(row.xx_sum or 0),
+            yy_sum=float(row.yy_sum or 0),
+            xy_sum=float(row.xy_sum or 0),
+        )
+    return stats
+
+
+async def medians(
+    session: AsyncSession, window: Window, handoff_id: UUID
+) -> tuple[float | None, float | None]:
+    """Median cycle time (delivered − started) and median lateness of late deliveries, in
+    seconds, computed with window functions so no rows travel to Python."""
+    e = HandoffEvent
+    base = and_(e.handoff_id == handoff_id, _in_window(e.due_at, window), e.delivered_at.is_not(None))
+    cycle = await _median(session, seconds_between(e.started_at, e.delivered_at), base)
+    lateness = await _median(
+        session, seconds_between(e.due_at, e.delivered_at), and_(base, e.delivered_at > e.due_at)
+    )
+    return cycle, lateness
+
+
+async def _median(
+    session: AsyncSession, value: ColumnElement[float], condition: ColumnElement[bool]
+) -> float | None:
+    ranked = (
+        select(
+            value.label("v"),
+            func.row_number().over(order_by=value).label("rn"),
+            func.count().over().label("n"),
+        )
+        .where(condition)
+        .subquery()
+    )
+    middle = or_(ranked.c.rn == (ranked.c.n + 1) // 2, ranked.c.rn == (ranked.c.n + 2) // 2)
+    result = await session.scalar(select(func.avg(ranked.c.v)).where(middle))
+    return None if result is None else float(result)
+
+
+# The company's structure -----------------------------------------------------------------------
+
+
+async def units(session: AsyncSession) -> list[Unit]:
+    return list((await session.scalars(select(Unit).order_by(Unit.key))).all())
+
+
+async def handoffs(session: AsyncSession) -> list[Handoff]:
+    return list((await session.scalars(select(Handoff).order_by(Handoff.key))).all())
+
+
+async def touchpoints(session: AsyncSession) -> list[Touchpoint]:
+    return list((await session.scalars(select(Touchpoint).order_by(Touchpoint.key))).all())
+
+
+async def journeys(session: AsyncSession) -> list[Journey]:
+    return list((await session.scalars(select(Journey).order_by(Journey.key))).all())
+
+
+async def agreements(session: AsyncSession) -> list[PartnerAgreement]:
+    statement = select(PartnerAgreement).order_by(PartnerAgreement.key)
+    return list((await session.scalars(statement)).all())
+
+
+async def goals(session: AsyncSession) -> list[Goal]:
+    return list((await session.scalars(select(Goal).order_by(Goal.key))).all())
+
+
+async def goal_links(
+    session: AsyncSession,
+) -> tuple[list[tuple[UUID, UUID]], list[tuple[UUID, UUID]]]:
+    touchpoint_links = (
+        await session.execute(select(GoalTouchpoint.goal_id, GoalTouchpoint.touchpoint_id))
+    ).all()
+    contributions = (
+        await session.execute(select(GoalContribution.goal_id, GoalContribution.contributes_to_id))
+    ).all()
+    return [(a, b) for a, b in touchpoint_links], [(a, b) for a, b in contributions]
+
+
+async def metrics(session: AsyncSession) -> list[Metric]:
+    return list((await session.scalars(select(Metric))).all())
+
+
+async def relations(session: AsyncSession) -> list[MetricRelation]:
+    return list((await session.scalars(select(MetricRelation))).all())
+
+
+async def conflicts(session: AsyncSession) -> list[Conflict]:
+    return list((await session.scalars(select(Conflict))).all())
+
+
+async def case_events(session: AsyncSession, case_ref: str) -> list[tuple[HandoffEvent, Handoff]]:
+    statement = (
+        select(HandoffEvent, Handoff)
+        .join(Handoff, Handoff.id == HandoffEvent.handoff_id)
+        .where(HandoffEvent.case_ref == case_ref)
+        .order_by(HandoffEvent.started_at, HandoffEvent.id)
+    )
+    return [(event, handoff) for event, handoff in (await session.execute(statement)).all()]

@@ -1,0 +1,3 @@
+from service.core.permissions import Role
+
+__all__ = ["Role"]

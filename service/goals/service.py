@@ -1,0 +1,478 @@
+"""Goals: who aims at what, how it is paid, where it touches the customer, what it serves.
+
+Joint goals are goals on a partner agreement: either side proposes them (a partner key on
+its own agreements only), and they stay ``proposed`` until a writer accepts them. Every
+change re-detects dueling-goal conflicts.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.alignment import conflict_service
+from service.core import repository as core_repository
+from service.core.db import is_unique_violation
+from service.core.errors import (
+    Conflict,
+    Invalid,
+    KeyExists,
+    NotFoundFor,
+    StillReferenced,
+    UnknownReference,
+)
+from service.core.pagination import PageRequest
+from service.core.patching import check_version, merge
+from service.core.permissions import Action, Principal
+from service.core.types import utcnow
+from service.goals import repository
+from service.goals.constants import Direction, GoalKind, GoalStatus, ProposedBy
+from service.goals.models import Goal, GoalCheckIn
+from service.goals.schemas import (
+    CheckInCreate,
+    CheckInRead,
+    GoalCreate,
+    GoalRead,
+    GoalUpdate,
+    JointGoalCreate,
+)
+from service.journeys import service as journeys_service
+from service.metrics import service as metrics_service
+from service.org_units import service as org_units_service
+from service.partner_agreements import service as agreements_service
+from service.partner_agreements.models import PartnerAgreement
+
+RESOURCE = "goal"
+
+
+class GoalCycle(Invalid):
+    code = "goal_cycle"
+
+
+class NotProposed(Conflict):
+    code = "not_proposed"
+
+
+def _scope(principal: Principal) -> Any:
+    return repository.readable(principal, agreements_service.readable_ids(principal))
+
+
+# Goals -----------------------------------------------------------------------------------------
+
+
+async def get(session: AsyncSession, principal: Principal, key: str) -> Goal:
+    principal.require(Action.goals_read)
+    return await _visible(session, principal, key)
+
+
+async def get_many(session: AsyncSession, principal: Principal, ids: list[UUID]) -> list[Goal | None]:
+    principal.require(Action.goals_read)
+    return await repository.get_many(session, _scope(principal), ids)
+
+
+async def list_page(
+    session: AsyncSession,
+    principal: Principal,
+    page: PageRequest,
+    *,
+    owner: str | None = None,
+    metric: str | None = None,
+    agreement: str | None = None,
+    touchpoint: str | None = None,
+    status: GoalStatus | None = None,
+) -> tuple[list[Goal], str | None]:
+    principal.require(Action.goals_read)
+    filters: dict[str, UUID] = {}
+    for name, key, lookup in (
+        ("owner_id", owner, org_units_service.ids_for_keys),
+        ("metric_id", metric, metrics_service.ids_for_keys),
+        ("agreement_id", agreement, agreements_service.agreement_ids_for_keys),
+        ("touchpoint_id", touchpoint, journeys_service.touchpoint_ids_for_keys),
+    ):
+        if key is None:
+            continue
+        found = (await lookup(session, [key])).get(key)
+        if found is None:
+            return [], None  # filtering by something that does not exist matches nothing
+        filters[name] = found
+    return await repository.list_page(
+        session, _scope(principal), page, status=status.value if status else None, **filters
+    )
+
+
+async def create(session: AsyncSession, principal: Principal, data: GoalCreate) -> Goal:
+    principal.require(Action.goals_write)
+    agreement = await agreements_service.resolve_agreement(session, data.agreement)
+    goal = await _insert(
+        session,
+        principal,
+        data,
+        agreement=agreement,
+        status=data.status,
+        proposed_by=ProposedBy.internal,
+    )
+    await conflict_service.refresh_conflicts(session)
+    return goal
+
+
+async def update(
+    session: AsyncSession,
+    principal: Principal,
+    key: str,
+    patch: GoalUpdate,
+    *,
+    expected_version: int | None = None,
+) -> Goal:
+    principal.require(Action.goals_write)
+    goal = await _visible(session, principal, key, for_update=True)
+    check_version(goal.version, expected_version)
+    (current,) = await to_read(session, [goal])
+    data = merge(current.model_dump(include=set(GoalCreate.model_fields)), patch, GoalCreate)
+    agreement = await agreements_service.resolve_agreement(session, data.agreement)
+    references = await _resolve(session, principal, data, agreement)
+    await _refuse_cycle(session, goal, references["contributes_to"])
+    goal.title, goal.owner_id, goal.metric_id = data.title, references["owner"], references["metric"]
+    goal.direction, goal.kind = data.direction.value, data.kind.value
+    goal.target, goal.baseline = data.target, data.baseline
+    goal.incentive_weight = data.incentive_weight
+    goal.period_start, goal.period_end = data.period_start, data.period_end
+    goal.agreement_id = agreement.id if agreement else None
+    _set_status(goal, data.status)
+    goal.version += 1
+    goal.updated_at = utcnow()
+    await session.flush()
+    await repository.replace_links(
+        session, goal.id, references["touchpoints"], references["contributes_to"]
+    )
+    await conflict_service.refresh_conflicts(session)
+    return goal
+
+
+async def delete(session: AsyncSession, principal: Principal, key: str) -> None:
+    principal.require(Action.goals_write)
+    goal = await _visible(session, principal, key, for_update=True)
+    references = await core_repository.blocking_references(session, Goal.__tablename__, goal.id)
+    if references:
+        # The only restricting reference is another goal contributing to this one.
+        raise StillReferenced(RESOURCE, key, references)
+    await session.delete(goal)
+    await session.flush()
+    await conflict_service.refresh_conflicts(session)
+
+
+async def to_read(session: AsyncSession, goals: Sequence[Goal]) -> list[GoalRead]:
+    ids = [g.id for g in goals]
+    touchpoints = await touchpoint_keys_by_goal_ids(session, ids)
+    targets = await contributes_to_by_goal_ids(session, ids)
+    units = await org_units_service.keys_for_ids(session, [g.owner_id for g in goals])
+    metrics = await metrics_service.keys_for_ids(session, [g.metric_id for g in goals])
+    agreements = await agreements_service.agreement_keys_for_ids(
+        session, [g.agreement_id for g in goals]
+    )
+    return [
+        GoalRead(
+            id=g.id,
+            key=g.key,
+            title=g.title,
+            owner=units[g.owner_id],
+            metric=metrics[g.metric_id],
+            direction=Direction(g.direction),
+            target=g.target,
+            baseline=g.baseline,
+            kind=GoalKind(g.kind),
+            incentive_weight=g.incentive_weight,
+            period_start=g.period_start,
+            period_end=g.period_end,
+            touchpoints=touchpoints.get(g.id, []),
+            contributes_to=targets.get(g.id, []),
+            agreement=agreements.get(g.agreement_id) if g.agreement_id else None,
+            status=GoalStatus(g.status),
+            proposed_by=ProposedBy(g.proposed_by),
+            accepted_at=g.accepted_at,
+            version=g.version,
+            created_at=g.created_at,
+            updated_at=g.updated_at,
+        )
+        for g in goals
+    ]
+
+
+# Joint goals -----------------------------------------------------------------------------------
+
+
+async def propose_joint_goal(
+    session: AsyncSession, principal: Principal, agreement_key: str, data: JointGoalCreate
+) -> Goal:
+    """A goal on the agreement, ``proposed`` until accepted. A partner key may propose only
+    on its own agreements (another partner's agreement does not exist for it)."""
+    principal.require(Action.joint_goals_propose)
+    agreement = await agreements_service.visible(session, principal, agreement_key)
+    goal = await _insert(
+        session,
+        principal,
+        data,
+        agreement=agreement,
+        status=GoalStatus.proposed,
+        proposed_by=ProposedBy.partner if principal.is_partner else ProposedBy.internal,
+    )
+    await conflict_service.refresh_conflicts(session)
+    return goal
+
+
+async def accept_joint_goal(
+    session: AsyncSession, principal: Principal, agreement_key: str, goal_key: str
+) -> Goal:
+    """Internal acceptance: a proposed joint goal becomes active."""
+    principal.require(Action.joint_goals_accept)
+    agreement = await agreements_service.visible(session, principal, agreement_key)
+    goal = await _visible(session, principal, goal_key, for_update=True)
+    if goal.agreement_id != agreement.id:
+        raise NotFoundFor(f"joint goal of {agreement_key}", goal_key)
+    if goal.status != GoalStatus.proposed.value:
+        # Not ``status=``: that member of the problem body is the HTTP status.
+        raise NotProposed(
+            f"goal {goal_key!r} is {goal.status}, not proposed", current_status=goal.status
+        )
+    _set_status(goal, GoalStatus.active)
+    goal.version += 1
+    goal.updated_at = utcnow()
+    await session.flush()
+    await conflict_service.refresh_conflicts(session)
+    return goal
+
+
+async def list_joint_goals(
+    session: AsyncSession, principal: Principal, agreement_key: str, page: PageRequest
+) -> tuple[list[Goal], str | None]:
+    principal.require(Action.goals_read)
+    agreement = await agreements_service.visible(session, principal, agreement_key)
+    return await repository.list_page(session, _scope(principal), page, agreement_id=agreement.id)
+
+
+# Check-ins -------------------------------------------------------------------------------------
+
+
+async def add_check_in(
+    session: AsyncSession, principal: Principal, key: str, data: CheckInCreate
+) -> GoalCheckIn:
+    principal.require(Action.goals_write)
+    goal = await _visible(session, principal, key)
+    check_in = GoalCheckIn(goal_id=goal.id, at=data.at or utcnow(), value=data.value, note=data.note)
+    session.add(check_in)
+    await session.flush()
+    return check_in
+
+
+async def list_check_ins(
+    session: AsyncSession, principal: Principal, key: str, page: PageRequest
+) -> tuple[list[GoalCheckIn], str | None]:
+    principal.require(Action.goals_read)
+    goal = await _visible(session, principal, key)
+    return await repository.list_check_ins(session, goal.id, page)
+
+
+async def check_ins_to_read(session: AsyncSession, rows: Sequence[GoalCheckIn]) -> list[CheckInRead]:
+    keys = await core_repository.keys_by_id(session, Goal, [r.goal_id for r in rows])
+    return [
+        CheckInRead(
+            id=r.id, goal=keys[r.goal_id], at=r.at, value=r.value, note=r.note,
+            created_at=r.created_at,
+        )
+        for r in rows
+    ]
+
+
+# Batches (for GraphQL loaders) -----------------------------------------------------------------
+
+
+async def list_by_owner_ids(
+    session: AsyncSession, principal: Principal, owner_ids: list[UUID]
+) -> list[Goal]:
+    principal.require(Action.goals_read)
+    return await repository.list_by(session, _scope(principal), Goal.owner_id, owner_ids)
+
+
+async def list_by_agreement_ids(
+    session: AsyncSession, principal: Principal, agreement_ids: list[UUID]
+) -> list[Goal]:
+    principal.require(Action.goals_read)
+    return await repository.list_by(session, _scope(principal), Goal.agreement_id, agreement_ids)
+
+
+async def list_by_touchpoint_ids(
+    session: AsyncSession, principal: Principal, touchpoint_ids: list[UUID]
+) -> dict[UUID, list[Goal]]:
+    """Visible goals naming each touchpoint."""
+    principal.require(Action.goals_read)
+    links = await repository.goals_by_touchpoint(session, touchpoint_ids)
+    goal_ids = sorted({g for ids in links.values() for g in ids})
+    goals = {g.id: g for g in await repository.get_many(session, _scope(principal), goal_ids) if g}
+    return {
+        touchpoint_id: sorted((goals[g] for g in ids if g in goals), key=lambda goal: goal.key)
+        for touchpoint_id, ids in links.items()
+    }
+
+
+async def touchpoint_ids_by_goal_ids(
+    session: AsyncSession, goal_ids: list[UUID]
+) -> dict[UUID, list[UUID]]:
+    return await repository.touchpoint_ids(session, goal_ids)
+
+
+async def contribution_ids_by_goal_ids(
+    session: AsyncSession, goal_ids: list[UUID]
+) -> dict[UUID, list[UUID]]:
+    return await repository.contribution_ids(session, goal_ids)
+
+
+async def touchpoint_keys_by_goal_ids(
+    session: AsyncSession, goal_ids: list[UUID]
+) -> dict[UUID, list[str]]:
+    links = await repository.touchpoint_ids(session, goal_ids)
+    keys = await journeys_service.touchpoint_keys_for_ids(
+        session, [t for ids in links.values() for t in ids]
+    )
+    return {goal_id: sorted(keys[t] for t in ids) for goal_id, ids in links.items()}
+
+
+async def contributes_to_by_goal_ids(
+    session: AsyncSession, goal_ids: list[UUID]
+) -> dict[UUID, list[str]]:
+    links = await repository.contribution_ids(session, goal_ids)
+    keys = await core_repository.keys_by_id(session, Goal, [t for ids in links.values() for t in ids])
+    return {goal_id: sorted(keys[t] for t in ids) for goal_id, ids in links.items()}
+
+
+# Internals -------------------------------------------------------------------------------------
+
+
+async def _visible(
+    session: AsyncSession, principal: Principal, key: str, *, for_update: bool = False
+) -> Goal:
+    goal = await repository.get_by_key(session, _scope(principal), key, for_update=for_update)
+    if goal is None:
+        raise NotFoundFor(RESOURCE, key)
+    return goal
+
+
+def _set_status(goal: Goal, status: GoalStatus) -> None:
+    if goal.status == GoalStatus.proposed.value and status is GoalStatus.active:
+        goal.accepted_at = utcnow()
+    goal.status = status.value
+
+
+async def _insert(
+    session: AsyncSession,
+    principal: Principal,
+    data: GoalCreate | JointGoalCreate,
+    *,
+    agreement: PartnerAgreement | None,
+    status: GoalStatus,
+    proposed_by: ProposedBy,
+) -> Goal:
+    if data.key in data.contributes_to:
+        raise GoalCycle(
+            f"a goal cannot contribute to itself: {data.key} → {data.key}",
+            loc=("body", "contributes_to"),
+            cycle=[data.key, data.key],
+        )
+    references = await _resolve(session, principal, data, agreement)
+    goal = Goal(
+        key=data.key,
+        title=data.title,
+        owner_id=references["owner"],
+        metric_id=references["metric"],
+        direction=data.direction.value,
+        target=data.target,
+        baseline=data.baseline,
+        kind=data.kind.value,
+        incentive_weight=data.incentive_weight,
+        period_start=data.period_start,
+        period_end=data.period_end,
+        agreement_id=agreement.id if agreement else None,
+        status=status.value,
+        proposed_by=proposed_by.value,
+        accepted_at=utcnow() if agreement is not None and status is GoalStatus.active else None,
+    )
+    session.add(goal)
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        if is_unique_violation(exc):
+            raise KeyExists(RESOURCE, data.key) from exc
+        raise
+    await repository.replace_links(
+        session, goal.id, references["touchpoints"], references["contributes_to"]
+    )
+    return goal
+
+
+async def _resolve(
+    session: AsyncSession,
+    principal: Principal,
+    data: GoalCreate | JointGoalCreate,
+    agreement: PartnerAgreement | None,
+) -> dict[str, Any]:
+    owner = (await org_units_service.resolve_keys(session, {"owner": data.owner}))["owner"]
+    if agreement is not None and owner not in (agreement.partner_id, agreement.internal_owner_id):
+        raise Invalid(
+            f"owner: a goal on agreement {agreement.key!r} is owned by its partner or its "
+            "internal owner",
+            loc=("body", "owner"),
+        )
+    metric = await metrics_service.resolve_metric(session, data.metric)
+    touchpoints = await journeys_service.touchpoint_ids_for_keys(session, data.touchpoints)
+    for key in data.touchpoints:
+        if key not in touchpoints:
+            raise UnknownReference("touchpoints", "touchpoint", key, loc_prefix=("body",))
+    # Only goals the caller may see: a partner cannot tie its proposal to (or probe for)
+    # internal goals or another partner's.
+    targets = await repository.ids_by_key(session, _scope(principal), data.contributes_to)
+    for key in data.contributes_to:
+        if key not in targets:
+            raise UnknownReference("contributes_to", RESOURCE, key)
+    return {
+        "owner": owner,
+        "metric": metric,
+        "touchpoints": [touchpoints[k] for k in data.touchpoints],
+        "contributes_to": [targets[k] for k in data.contributes_to],
+    }
+
+
+async def _refuse_cycle(session: AsyncSession, goal: Goal, target_ids: list[UUID]) -> None:
+    """``goal`` → targets must not lead back to ``goal`` through contributes_to."""
+    edges: dict[UUID, list[UUID]] = defaultdict(list)
+    for source, target in await repository.contribution_edges(session):
+        if source != goal.id:
+            edges[source].append(target)
+    edges[goal.id] = list(target_ids)
+    path = _path_back(edges, goal.id)
+    if path is None:
+        return
+    keys = await core_repository.keys_by_id(session, Goal, path)
+    named = [keys[node] for node in path]
+    raise GoalCycle(
+        f"contributes_to would close a cycle: {' → '.join(named)}",
+        loc=("body", "contributes_to"),
+        cycle=named,
+    )
+
+
+def _path_back(edges: dict[UUID, list[UUID]], start: UUID) -> list[UUID] | None:
+    """A path start → … → start along ``edges``, if there is one (iterative DFS)."""
+    stack: list[tuple[UUID, list[UUID]]] = [(target, [start, target]) for target in edges[start]]
+    seen: set[UUID] = set()
+    while stack:
+        node, path = stack.pop()
+        if node == start:
+            return path
+        if node in seen:
+            continue
+        seen.add(node)
+        stack.extend((nxt, [*path, nxt]) for nxt in edges.get(node, []))
+    return None

@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from uuid import UUID
+
+from sqlalchemy import CheckConstraint, Index, Text, UniqueConstraint
+from sqlmodel import Field
+
+from service.core.models import IdMixin, TimestampMixin, VersionMixin, between, one_of
+from service.core.types import Duration, UTCDateTime, utcnow
+from service.handoffs.constants import HandoffStatus
+
+
+class Handoff(IdMixin, TimestampMixin, VersionMixin, table=True):
+    """A standing agreement that one unit delivers something to another (an internal OLA)."""
+
+    __tablename__ = "handoffs"
+    __table_args__ = (
+        one_of("status", HandoffStatus),
+        between("quality_threshold", 1, 5),
+        CheckConstraint("from_unit_id <> to_unit_id", name="distinct_units"),
+    )
+
+    key: str = Field(max_length=64, unique=True)
+    from_unit_id: UUID = Field(foreign_key="units.id", ondelete="RESTRICT", index=True)
+    to_unit_id: UUID = Field(foreign_key="units.id", ondelete="RESTRICT", index=True)
+    deliverable: str = Field(max_length=200)
+    touchpoint_id: UUID | None = Field(
+        default=None, foreign_key="touchpoints.id", ondelete="RESTRICT", index=True
+    )
+    expected_within: timedelta | None = Field(default=None, sa_type=Duration)
+    quality_threshold: int | None = Field(default=None)
+    agreement_id: UUID | None = Field(
+        default=None, foreign_key="partner_agreements.id", ondelete="RESTRICT", index=True
+    )
+    status: str = Field(default=HandoffStatus.active.value, max_length=16)
+
+
+class HandoffEvent(IdMixin, table=True):
+    """One occurrence of a handoff, keyed by the source system's id (natural idempotency)."""
+
+    __tablename__ = "handoff_events"
+    __table_args__ = (
+        UniqueConstraint("handoff_id", "external_id"),
+        Index("ix_handoff_events_handoff_id_due_at", "handoff_id", "due_at"),
+        Index("ix_handoff_events_case_ref", "case_ref"),
+        between("quality", 1, 5),
+    )
+
+    handoff_id: UUID = Field(foreign_key="handoffs.id", ondelete="RESTRICT")
+    external_id: str = Field(max_length=128)
+    started_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    due_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    delivered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    quality: int | None = Field(default=None)
+    rework: bool = Field(default=False)
+    customer_impact: bool = Field(default=False)
+    case_ref: str | None = Field(default=None, max_length=128)
+    note: str | None = Field(default=None, sa_type=Text)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+
+
+class HandoffReview(IdMixin, table=True):
+    """The receiving unit's periodic pulse on a handoff: internal customer satisfaction."""
+
+    __tablename__ = "handoff_reviews"
+    __table_args__ = (
+        Index("ix_handoff_reviews_handoff_id_at", "handoff_id", "at"),
+        between("timeliness", 1, 5, nullable=False),
+        between("quality", 1, 5, nullable=False),
+    )
+
+    handoff_id: UUID = Field(foreign_key="handoffs.id", ondelete="RESTRICT")
+    at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    period: str | None = Field(default=None, max_length=64)
+    timeliness: int
+    quality: int
+    needs: str | None = Field(default=None, sa_type=Text)
+    submitted_by_key_id: UUID | None = Field(
+        default=None, foreign_key="api_keys.id", ondelete="SET NULL"
+    )
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)

@@ -1,0 +1,180 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import func, or_
+from sqlmodel import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.core.pagination import PageRequest, paginate
+from service.core.permissions import Principal
+from service.handoffs.constants import EventStatus
+from service.handoffs.models import Handoff, HandoffEvent, HandoffReview
+
+
+def readable(principal: Principal) -> Any:
+    """Handoffs the principal may see: all, or those a partner provides or receives."""
+    statement = select(Handoff)
+    if principal.is_partner:
+        unit = principal.partner_unit_id
+        statement = statement.where(or_(Handoff.from_unit_id == unit, Handoff.to_unit_id == unit))
+    return statement
+
+
+async def get_by_key(
+    session: AsyncSession, principal: Principal, key: str, *, for_update: bool = False
+) -> Handoff | None:
+    statement = readable(principal).where(Handoff.key == key)
+    if for_update:
+        statement = statement.with_for_update()
+    return (await session.scalars(statement)).first()
+
+
+async def ids_by_key(
+    session: AsyncSession, principal: Principal, keys: set[str]
+) -> dict[str, tuple[UUID, Any]]:
+    """Visible handoffs by key: (id, expected_within), for resolving bulk items."""
+    if not keys:
+        return {}
+    rows = await session.execute(
+        readable(principal)
+        .with_only_columns(Handoff.key, Handoff.id, Handoff.expected_within)
+        .where(Handoff.key.in_(keys))
+    )
+    return {key: (id_, within) for key, id_, within in rows.all()}
+
+
+async def list_page(
+    session: AsyncSession,
+    principal: Principal,
+    page: PageRequest,
+    *,
+    from_unit_id: UUID | None = None,
+    to_unit_id: UUID | None = None,
+    touchpoint_id: UUID | None = None,
+    agreement_id: UUID | None = None,
+    status: str | None = None,
+) -> tuple[list[Handoff], str | None]:
+    statement = readable(principal)
+    if from_unit_id is not None:
+        statement = statement.where(Handoff.from_unit_id == from_unit_id)
+    if to_unit_id is not None:
+        statement = statement.where(Handoff.to_unit_id == to_unit_id)
+    if touchpoint_id is not None:
+        statement = statement.where(Handoff.touchpoint_id == touchpoint_id)
+    if agreement_id is not None:
+        statement = statement.where(Handoff.agreement_id == agreement_id)
+    if status is not None:
+        statement = statement.where(Handoff.status == status)
+    return await paginate(session, statement, order_by=[Handoff.key], page=page)
+
+
+async def get_many(
+    session: AsyncSession, principal: Principal, ids: list[UUID]
+) -> list[Handoff | None]:
+    if not ids:
+        return []
+    rows = (await session.scalars(readable(principal).where(Handoff.id.in_(set(ids))))).all()
+    by_id = {handoff.id: handoff for handoff in rows}
+    return [by_id.get(id_) for id_ in ids]
+
+
+async def list_by(
+    session: AsyncSession, principal: Principal, column: Any, ids: list[UUID]
+) -> list[Handoff]:
+    """Visible handoffs whose ``column`` is one of ``ids``, by key (for batch loading)."""
+    if not ids:
+        return []
+    statement = readable(principal).where(column.in_(set(ids))).order_by(Handoff.key)
+    return list((await session.scalars(statement)).all())
+
+
+# Events ------------------------------------------------------------------------------------
+
+
+async def first_events(
+    session: AsyncSession,
+    handoff_ids: list[UUID],
+    *,
+    limit: int,
+    status: EventStatus | None,
+    now: datetime,
+) -> list[HandoffEvent]:
+    """The first ``limit`` events of each handoff by (due_at, id), in one statement."""
+    if not handoff_ids:
+        return []
+    position = (
+        func.row_number()
+        .over(partition_by=HandoffEvent.handoff_id, order_by=(HandoffEvent.due_at, HandoffEvent.id))
+        .label("position")
+    )
+    ranked = select(HandoffEvent.id.label("event_id"), position).where(
+        HandoffEvent.handoff_id.in_(set(handoff_ids)), *_status_filter(status, now)
+    ).subquery()
+    statement = (
+        select(HandoffEvent)
+        .join(ranked, ranked.c.event_id == HandoffEvent.id)
+        .where(ranked.c.position <= limit)
+        .order_by(HandoffEvent.handoff_id, HandoffEvent.due_at, HandoffEvent.id)
+    )
+    return list((await session.scalars(statement)).all())
+
+
+def _status_filter(status: EventStatus | None, now: datetime) -> list[Any]:
+    if status is EventStatus.delivered:
+        return [HandoffEvent.delivered_at.is_not(None)]
+    if status is EventStatus.overdue:
+        return [HandoffEvent.delivered_at.is_(None), HandoffEvent.due_at <= now]
+    if status is EventStatus.pending:
+        return [HandoffEvent.delivered_at.is_(None), HandoffEvent.due_at > now]
+    return []
+
+
+async def get_event(
+    session: AsyncSession, handoff_id: UUID, external_id: str, *, for_update: bool = False
+) -> HandoffEvent | None:
+    statement = select(HandoffEvent).where(
+        HandoffEvent.handoff_id == handoff_id, HandoffEvent.external_id == external_id
+    )
+    if for_update:
+        statement = statement.with_for_update()
+    return (await session.scalars(statement)).first()
+
+
+async def list_events(
+    session: AsyncSession,
+    handoff_id: UUID,
+    page: PageRequest,
+    *,
+    status: EventStatus | None,
+    case_ref: str | None,
+    now: datetime,
+    due_from: datetime | None = None,
+    due_to: datetime | None = None,
+) -> tuple[list[HandoffEvent], str | None]:
+    statement = select(HandoffEvent).where(
+        HandoffEvent.handoff_id == handoff_id, *_status_filter(status, now)
+    )
+    if case_ref is not None:
+        statement = statement.where(HandoffEvent.case_ref == case_ref)
+    if due_from is not None:
+        statement = statement.where(HandoffEvent.due_at >= due_from)
+    if due_to is not None:
+        statement = statement.where(HandoffEvent.due_at < due_to)
+    return await paginate(
+        session, statement, order_by=[HandoffEvent.due_at, HandoffEvent.id], page=page
+    )
+
+
+# Reviews -----------------------------------------------------------------------------------
+
+
+async def list_reviews(
+    session: AsyncSession, handoff_id: UUID, page: PageRequest
+) -> tuple[list[HandoffReview], str | None]:
+    statement = select(HandoffReview).where(HandoffReview.handoff_id == handoff_id)
+    return await paginate(
+        session, statement, order_by=[HandoffReview.at, HandoffReview.id], page=page
+    )

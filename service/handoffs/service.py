@@ -1,0 +1,481 @@
+"""Handoffs (internal service-level agreements), their occurrences and the recipients' reviews."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable, Sequence
+from typing import Any
+from uuid import UUID, uuid4
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.core import repository as core_repository
+from service.core.bulk import BulkIngest, BulkResult, ItemError, Prepared, UpsertSpec, upsert_rows
+from service.core.config import Settings, get_settings
+from service.core.db import is_unique_violation
+from service.core.errors import Forbidden, Invalid, KeyExists, NotFoundFor, StillReferenced
+from service.core.pagination import PageRequest
+from service.core.patching import check_version, merge
+from service.core.permissions import Action, Principal
+from service.core.telemetry import EVENTS_INGESTED
+from service.core.types import utcnow
+from service.handoffs import repository
+from service.handoffs.constants import EventStatus, HandoffStatus
+from service.handoffs.models import Handoff, HandoffEvent, HandoffReview
+from service.handoffs.schemas import (
+    BulkEventItem,
+    EventRead,
+    EventUpsert,
+    HandoffCreate,
+    HandoffRead,
+    HandoffUpdate,
+    ReviewCreate,
+    ReviewRead,
+    default_due,
+    event_status,
+)
+from service.journeys import service as journeys_service
+from service.org_units import service as org_units_service
+from service.partner_agreements import service as agreements_service
+
+RESOURCE = "handoff"
+
+EVENT_UPSERT = UpsertSpec(
+    table=HandoffEvent.__table__,  # type: ignore[arg-type]
+    key_columns=("handoff_id", "external_id"),
+    compare_columns=(
+        "started_at",
+        "due_at",
+        "delivered_at",
+        "quality",
+        "rework",
+        "customer_impact",
+        "case_ref",
+        "note",
+    ),
+)
+
+
+# Handoffs ----------------------------------------------------------------------------------
+
+
+async def get(session: AsyncSession, principal: Principal, key: str) -> Handoff:
+    principal.require(Action.handoffs_read)
+    return await _visible(session, principal, key)
+
+
+async def get_many(
+    session: AsyncSession, principal: Principal, ids: list[UUID]
+) -> list[Handoff | None]:
+    principal.require(Action.handoffs_read)
+    return await repository.get_many(session, principal, ids)
+
+
+async def list_by_unit_ids(
+    session: AsyncSession, principal: Principal, unit_ids: list[UUID], *, side: str
+) -> list[Handoff]:
+    """Visible handoffs that the units provide (``side="from"``) or receive (``"to"``)."""
+    principal.require(Action.handoffs_read)
+    column = Handoff.from_unit_id if side == "from" else Handoff.to_unit_id
+    return await repository.list_by(session, principal, column, unit_ids)
+
+
+async def list_by_touchpoint_ids(
+    session: AsyncSession, principal: Principal, touchpoint_ids: list[UUID]
+) -> list[Handoff]:
+    principal.require(Action.handoffs_read)
+    return await repository.list_by(session, principal, Handoff.touchpoint_id, touchpoint_ids)
+
+
+async def first_events(
+    session: AsyncSession,
+    principal: Principal,
+    handoff_ids: list[UUID],
+    *,
+    limit: int,
+    status: EventStatus | None = None,
+) -> dict[UUID, list[HandoffEvent]]:
+    """The first ``limit`` events (by due date) of each visible handoff, in one statement."""
+    principal.require(Action.events_read)
+    visible = [h.id for h in await repository.get_many(session, principal, handoff_ids) if h]
+    events: dict[UUID, list[HandoffEvent]] = {handoff_id: [] for handoff_id in visible}
+    for event in await repository.first_events(
+        session, visible, limit=limit, status=status, now=utcnow()
+    ):
+        events[event.handoff_id].append(event)
+    return events
+
+
+async def list_page(
+    session: AsyncSession,
+    principal: Principal,
+    page: PageRequest,
+    *,
+    from_unit: str | None = None,
+    to_unit: str | None = None,
+    touchpoint: str | None = None,
+    agreement: str | None = None,
+    status: HandoffStatus | None = None,
+) -> tuple[list[Handoff], str | None]:
+    principal.require(Action.handoffs_read)
+    filters: dict[str, UUID | None] = {}
+    for name, model_key, lookup in (
+        ("from_unit_id", from_unit, org_units_service.ids_for_keys),
+        ("to_unit_id", to_unit, org_units_service.ids_for_keys),
+        ("touchpoint_id", touchpoint, journeys_service.touchpoint_ids_for_keys),
+        ("agreement_id", agreement, agreements_service.agreement_ids_for_keys),
+    ):
+        if model_key is None:
+            continue
+        found = (await lookup(session, [model_key])).get(model_key)
+        if found is None:
+            return [], None  # filtering by something that does not exist matches nothing
+        filters[name] = found
+    return await repository.list_page(
+        session, principal, page, status=status.value if status else None, **filters
+    )
+
+
+async def create(session: AsyncSession, principal: Principal, data: HandoffCreate) -> Handoff:
+    principal.require(Action.handoffs_write)
+    references = await _resolve(session, data)
+    handoff = Handoff(
+        key=data.key,
+        deliverable=data.deliverable,
+        expected_within=data.expected_within,
+        quality_threshold=data.quality_threshold,
+        status=data.status.value,
+        **references,
+    )
+    session.add(handoff)
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        if is_unique_violation(exc):
+            raise KeyExists(RESOURCE, data.key) from exc
+        raise
+    await org_units_service.recompute_rings(session)
+    return handoff
+
+
+async def update(
+    session: AsyncSession,
+    principal: Principal,
+    key: str,
+    patch: HandoffUpdate,
+    *,
+    expected_version: int | None = None,
+) -> Handoff:
+    principal.require(Action.handoffs_write)
+    handoff = await _visible(session, principal, key, for_update=True)
+    check_version(handoff.version, expected_version)
+    (current,) = await to_read(session, [handoff])
+    data = merge(current.model_dump(include=set(HandoffCreate.model_fields)), patch, HandoffCreate)
+    for field, value in (await _resolve(session, data)).items():
+        setattr(handoff, field, value)
+    handoff.deliverable = data.deliverable
+    handoff.expected_within = data.expected_within
+    handoff.quality_threshold = data.quality_threshold
+    handoff.status = data.status.value
+    handoff.version += 1
+    handoff.updated_at = utcnow()
+    await session.flush()
+    await org_units_service.recompute_rings(session)
+    return handoff
+
+
+async def delete(session: AsyncSession, principal: Principal, key: str) -> None:
+    principal.require(Action.handoffs_write)
+    handoff = await _visible(session, principal, key, for_update=True)
+    references = await core_repository.blocking_references(
+        session, Handoff.__tablename__, handoff.id
+    )
+    if references:
+        raise StillReferenced(RESOURCE, key, references)
+    await session.delete(handoff)
+    await session.flush()
+    await org_units_service.recompute_rings(session)
+
+
+async def to_read(session: AsyncSession, handoffs: Sequence[Handoff]) -> list[HandoffRead]:
+    units = await org_units_service.keys_for_ids(
+        session, [h.from_unit_id for h in handoffs] + [h.to_unit_id for h in handoffs]
+    )
+    touchpoints = await journeys_service.touchpoint_keys_for_ids(
+        session, [h.touchpoint_id for h in handoffs]
+    )
+    agreements = await agreements_service.agreement_keys_for_ids(
+        session, [h.agreement_id for h in handoffs]
+    )
+    return [
+        HandoffRead(
+            id=h.id,
+            key=h.key,
+            from_unit=units[h.from_unit_id],
+            to_unit=units[h.to_unit_id],
+            deliverable=h.deliverable,
+            touchpoint=touchpoints.get(h.touchpoint_id) if h.touchpoint_id else None,
+            expected_within=h.expected_within,
+            quality_threshold=h.quality_threshold,
+            agreement=agreements.get(h.agreement_id) if h.agreement_id else None,
+            status=HandoffStatus(h.status),
+            version=h.version,
+            created_at=h.created_at,
+            updated_at=h.updated_at,
+        )
+        for h in handoffs
+    ]
+
+
+# Events ------------------------------------------------------------------------------------
+
+
+async def upsert_event(
+    session: AsyncSession,
+    principal: Principal,
+    handoff_key: str,
+    external_id: str,
+    data: EventUpsert,
+) -> tuple[HandoffEvent, bool]:
+    """Register one occurrence; returns it and whether it was created (else updated/unchanged).
+
+    The write is a single ``INSERT … ON CONFLICT`` on (handoff, external_id): retries and
+    concurrent senders of the same occurrence end with one row and the same id.
+    """
+    principal.require(Action.events_write)
+    handoff = await _visible(session, principal, handoff_key)
+    due_at = data.due_at or default_due(data.started_at, handoff.expected_within)
+    if due_at is None:
+        raise Invalid(
+            f"due_at is required: handoff {handoff_key!r} has no expected_within to derive it",
+            loc=("body", "due_at"),
+        )
+    row = _event_row(handoff.id, external_id, data, due_at)
+    created, updated, unchanged = await upsert_rows(session, EVENT_UPSERT, [row])
+    _count_events(created, updated, unchanged, 0)
+    event = await repository.get_event(session, handoff.id, external_id)
+    assert event is not None  # written just above, in this transaction
+    return event, bool(created)
+
+
+async def list_events(
+    session: AsyncSession,
+    principal: Principal,
+    handoff_key: str,
+    page: PageRequest,
+    *,
+    status: EventStatus | None = None,
+    case_ref: str | None = None,
+) -> tuple[Handoff, list[HandoffEvent], str | None]:
+    principal.require(Action.events_read)
+    handoff = await _visible(session, principal, handoff_key)
+    events, cursor = await repository.list_events(
+        session, handoff.id, page, status=status, case_ref=case_ref, now=utcnow()
+    )
+    return handoff, events, cursor
+
+
+async def ingest_events(
+    session: AsyncSession,
+    principal: Principal,
+    batches: AsyncIterable[Sequence[Any]],
+    *,
+    atomic: bool = True,
+    settings: Settings | None = None,
+) -> BulkResult:
+    """Upsert many occurrences, each naming its ``handoff`` and ``external_id``.
+
+    A partner key may only register events on handoffs it provides or receives; any other
+    handoff is reported as not existing. In atomic mode any bad item means nothing is written:
+    the caller must roll back when the result has errors. ``settings`` gives the limits (the
+    request's, so one request never mixes two configurations); by default the process's.
+    """
+    principal.require(Action.events_write)
+    settings = settings or get_settings()
+    handoffs: dict[str, tuple[UUID, Any] | None] = {}
+    now = utcnow()
+
+    async def prepare(items: list[tuple[int, BulkEventItem]]) -> Prepared:
+        missing = {item.handoff for _, item in items} - handoffs.keys()
+        if missing:
+            found = await repository.ids_by_key(session, principal, missing)
+            handoffs.update({key: found.get(key) for key in missing})
+        prepared = Prepared(rows=[], indexes=[], errors=[])
+        for index, item in items:
+            resolved = handoffs[item.handoff]
+            if resolved is None:
+                prepared.errors.append(
+                    ItemError(index, ["handoff"], f"handoff {item.handoff!r} does not exist")
+                )
+                continue
+            handoff_id, expected_within = resolved
+            due_at = item.due_at or default_due(item.started_at, expected_within)
+            if due_at is None:
+                prepared.errors.append(
+                    ItemError(
+                        index,
+                        ["due_at"],
+                        f"due_at is required: handoff {item.handoff!r} has no expected_within",
+                    )
+                )
+                continue
+            prepared.rows.append(_event_row(handoff_id, item.external_id, item, due_at, now=now))
+            prepared.indexes.append(index)
+        return prepared
+
+    ingest = BulkIngest(
+        item_schema=BulkEventItem,
+        prepare=prepare,
+        spec=EVENT_UPSERT,
+        atomic=atomic,
+        max_items=settings.bulk_max_items,
+        max_errors=settings.bulk_max_reported_errors,
+    )
+    result = await ingest.run(session, batches)
+    if atomic and result.errors:
+        _count_events(0, 0, 0, result.rejected)
+    else:
+        _count_events(result.created, result.updated, result.unchanged, result.rejected)
+    return result
+
+
+async def events_to_read(session: AsyncSession, events: Sequence[HandoffEvent]) -> list[EventRead]:
+    keys = await core_repository.keys_by_id(session, Handoff, [e.handoff_id for e in events])
+    now = utcnow()
+    return [
+        EventRead(
+            id=e.id,
+            handoff=keys[e.handoff_id],
+            external_id=e.external_id,
+            started_at=e.started_at,
+            due_at=e.due_at,
+            delivered_at=e.delivered_at,
+            quality=e.quality,
+            rework=e.rework,
+            customer_impact=e.customer_impact,
+            case_ref=e.case_ref,
+            note=e.note,
+            status=event_status(e.due_at, e.delivered_at, now),
+            created_at=e.created_at,
+            updated_at=e.updated_at,
+        )
+        for e in events
+    ]
+
+
+# Reviews -----------------------------------------------------------------------------------
+
+
+async def add_review(
+    session: AsyncSession, principal: Principal, handoff_key: str, data: ReviewCreate
+) -> HandoffReview:
+    """The recipient's pulse on a handoff. Only the receiving side may give it."""
+    principal.require(Action.reviews_write)
+    handoff = await _visible(session, principal, handoff_key)
+    if principal.is_partner and handoff.to_unit_id != principal.partner_unit_id:
+        raise Forbidden(
+            "only the receiving unit reviews a handoff; this partner provides it",
+            action=Action.reviews_write.value,
+        )
+    review = HandoffReview(
+        handoff_id=handoff.id,
+        at=data.at or utcnow(),
+        period=data.period,
+        timeliness=data.timeliness,
+        quality=data.quality,
+        needs=data.needs,
+        submitted_by_key_id=principal.key_id if principal.key_id.int else None,
+    )
+    session.add(review)
+    await session.flush()
+    return review
+
+
+async def list_reviews(
+    session: AsyncSession, principal: Principal, handoff_key: str, page: PageRequest
+) -> tuple[list[HandoffReview], str | None]:
+    principal.require(Action.reviews_read)
+    handoff = await _visible(session, principal, handoff_key)
+    return await repository.list_reviews(session, handoff.id, page)
+
+
+async def reviews_to_read(
+    session: AsyncSession, reviews: Sequence[HandoffReview]
+) -> list[ReviewRead]:
+    keys = await core_repository.keys_by_id(session, Handoff, [r.handoff_id for r in reviews])
+    return [
+        ReviewRead(
+            id=r.id,
+            handoff=keys[r.handoff_id],
+            at=r.at,
+            period=r.period,
+            timeliness=r.timeliness,
+            quality=r.quality,
+            needs=r.needs,
+            created_at=r.created_at,
+        )
+        for r in reviews
+    ]
+
+
+# Internals ---------------------------------------------------------------------------------
+
+
+async def _visible(
+    session: AsyncSession, principal: Principal, key: str, *, for_update: bool = False
+) -> Handoff:
+    handoff = await repository.get_by_key(session, principal, key, for_update=for_update)
+    if handoff is None:
+        raise NotFoundFor(RESOURCE, key)
+    return handoff
+
+
+async def _resolve(session: AsyncSession, data: HandoffCreate) -> dict[str, UUID | None]:
+    units = await org_units_service.resolve_keys(
+        session, {"from_unit": data.from_unit, "to_unit": data.to_unit}
+    )
+    agreement = await agreements_service.resolve_agreement(session, data.agreement)
+    if agreement is not None and agreement.partner_id not in (units["from_unit"], units["to_unit"]):
+        raise Invalid(
+            f"agreement {data.agreement!r} is with another partner: a handoff it covers must "
+            "be provided or received by that partner",
+            loc=("body", "agreement"),
+        )
+    return {
+        "from_unit_id": units["from_unit"],
+        "to_unit_id": units["to_unit"],
+        "touchpoint_id": await journeys_service.resolve_touchpoint(session, data.touchpoint),
+        "agreement_id": agreement.id if agreement else None,
+    }
+
+
+def _event_row(
+    handoff_id: UUID, external_id: str, data: EventUpsert, due_at: Any, *, now: Any = None
+) -> dict[str, Any]:
+    now = now or utcnow()
+    return {
+        "id": uuid4(),
+        "handoff_id": handoff_id,
+        "external_id": external_id,
+        "started_at": data.started_at,
+        "due_at": due_at,
+        "delivered_at": data.delivered_at,
+        "quality": data.quality,
+        "rework": data.rework,
+        "customer_impact": data.customer_impact,
+        "case_ref": data.case_ref,
+        "note": data.note,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def _count_events(created: int, updated: int, unchanged: int, rejected: int) -> None:
+    for outcome, count in (
+        ("created", created),
+        ("updated", updated),
+        ("unchanged", unchanged),
+        ("rejected", rejected),
+    ):
+        if count:
+            EVENTS_INGESTED.labels(outcome).inc(count)

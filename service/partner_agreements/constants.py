@@ -1,0 +1,7 @@
+from enum import StrEnum
+
+
+class AgreementStatus(StrEnum):
+    draft = "draft"
+    active = "active"
+    expired = "expired"

@@ -1,0 +1,110 @@
+"""The dashboard's journey view in one query, with a constant number of SQL statements."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from service.api_keys.service import SYSTEM
+from service.goals import service as goals_service
+from service.goals.schemas import GoalCreate
+from service.metrics import service as metrics_service
+from service.metrics.schemas import MetricCreate, MetricRelationCreate
+from tests.factories import make_event, make_handoff, make_journey, make_touchpoint, make_unit
+
+RECENT = (datetime.now(UTC) - timedelta(days=3)).isoformat()  # inside the default window
+
+JOURNEY_VIEW = """
+query JourneyView($key: String!) {
+  journey(key: $key) {
+    key
+    score { value }
+    touchpoints {
+      key
+      momentOfTruth
+      owner { key ring }
+      score { value components { name value count } }
+      upstream {
+        depth
+        handoff {
+          key
+          score { value }
+          fromUnit {
+            key
+            goals { key conflicts { severity metricPath status } }
+          }
+        }
+      }
+    }
+  }
+}
+"""
+
+
+async def build_organisation(session, touchpoints: int) -> None:
+    """``touchpoints`` touchpoints, each served by two handoffs from units with goals that
+    duel over the touchpoint."""
+    await make_journey(session, key="j", stages=["s"])
+    await metrics_service.create(session, SYSTEM, MetricCreate(key="speed", name="S", kind="operational"))
+    await metrics_service.create(session, SYSTEM, MetricCreate(key="care", name="C", kind="survey_score"))
+    await metrics_service.create_relation(
+        session, SYSTEM, MetricRelationCreate(from_metric="speed", to_metric="care", effect=1)
+    )
+    for t in range(touchpoints):
+        owner = await make_unit(session, key=f"front-{t}")
+        await make_touchpoint(session, key=f"t{t}", journey="j", stage="s", owner=owner.key,
+                              moment_of_truth=t % 2 == 0)
+        for side, direction, metric in (("a", "decrease", "speed"), ("b", "increase", "care")):
+            provider = await make_unit(session, key=f"back-{t}-{side}")
+            handoff = await make_handoff(session, key=f"h{t}{side}", from_unit=provider.key,
+                                         to_unit=owner.key, touchpoint=f"t{t}")
+            for n in range(3):
+                await make_event(session, handoff=handoff.key, external_id=f"e{n}",
+                                 started_at=RECENT, delivered_at=RECENT, quality=4)
+            await goals_service.create(
+                session,
+                SYSTEM,
+                GoalCreate(key=f"g{t}{side}", title="G", owner=provider.key, metric=metric,
+                           direction=direction, kind="means", touchpoints=[f"t{t}"],
+                           incentive_weight=0.1 if side == "a" else 0.0),
+            )
+    await session.commit()
+
+
+async def run_view(gql, keys, count_statements) -> tuple[dict, int]:
+    reader = await keys.reader()
+    with count_statements() as statements:
+        response = await gql(JOURNEY_VIEW, reader, {"key": "j"})
+    body = response.json()
+    assert response.status_code == 200 and "errors" not in body, body
+    return body["data"]["journey"], len(statements)
+
+
+class TestJourneyView:
+    async def test_answers_the_whole_cross_silo_view(self, gql, keys, session, count_statements):
+        await build_organisation(session, touchpoints=2)
+        journey, _ = await run_view(gql, keys, count_statements)
+        first = journey["touchpoints"][0]
+        assert first["owner"] == {"key": "front-0", "ring": 1}
+        assert [u["depth"] for u in first["upstream"]] == [1, 1]
+        provider = first["upstream"][0]["handoff"]["fromUnit"]
+        assert provider["goals"][0]["conflicts"][0]["severity"] == 3  # MoT + one incentive
+        assert first["upstream"][0]["handoff"]["score"]["value"] is not None
+        assert {c["name"] for c in first["score"]["components"]} == {
+            "chain_health",
+            "customer_satisfaction",
+        }
+
+    async def test_statement_count_does_not_grow_with_the_answer(
+        self, gql, keys, session, connection, count_statements
+    ):
+        await keys.reader()  # created before the savepoint, so it outlives the rollback
+        savepoint = await connection.begin_nested()
+        await build_organisation(session, touchpoints=3)
+        small_view, small = await run_view(gql, keys, count_statements)
+        await savepoint.rollback()
+
+        await build_organisation(session, touchpoints=30)
+        large_view, large = await run_view(gql, keys, count_statements)
+
+        assert len(small_view["touchpoints"]) == 3 and len(large_view["touchpoints"]) == 30
+        assert small == large, f"{small} statements for 3 touchpoints, {large} for 30"

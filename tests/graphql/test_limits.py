@@ -1,0 +1,117 @@
+"""Hostile queries are refused with a clear error, before any database work."""
+
+from __future__ import annotations
+
+import pytest
+
+from service.core.config import Environment
+from service.graphql.schema import build_schema
+from tests.factories import make_unit
+
+
+def _refused(body: dict) -> list[str]:
+    assert body.get("data") in (None, {}) or all(v is None for v in body["data"].values()), body
+    return [e["message"] for e in body["errors"]]
+
+
+async def _statements_after_auth(gql, headers, query, count_statements) -> tuple[dict, int]:
+    with count_statements() as statements:
+        response = await gql(query, headers)
+    assert response.status_code == 200
+    # The key lookup is the only query a refused request may cost (savepoints are the test
+    # harness's own bookkeeping).
+    work = [
+        s for s in statements
+        if "api_keys" not in s and not s.lstrip().upper().startswith(("SAVEPOINT", "RELEASE", "ROLLBACK"))
+    ]
+    return response.json(), len(work)
+
+
+class TestLimits:
+    async def test_an_over_deep_query_is_refused(self, gql, keys, count_statements):
+        nested = "parent { " * 14 + "key" + " }" * 14
+        body, statements = await _statements_after_auth(
+            gql, await keys.reader(), f'{{ unit(key: "x") {{ {nested} }} }}', count_statements
+        )
+        assert any("exceeds maximum operation depth" in m for m in _refused(body))
+        assert statements == 0
+
+    async def test_an_alias_flood_is_refused(self, gql, keys, count_statements):
+        aliases = " ".join(f'a{i}: unit(key: "u") {{ key }}' for i in range(40))
+        body, statements = await _statements_after_auth(
+            gql, await keys.reader(), f"{{ {aliases} }}", count_statements
+        )
+        assert any("aliases" in m for m in _refused(body))
+        assert statements == 0
+
+    async def test_a_token_flood_is_refused(self, gql, keys, count_statements):
+        fields = " ".join("key" for _ in range(3000))
+        body, statements = await _statements_after_auth(
+            gql, await keys.reader(), f"{{ units {{ items {{ {fields} }} }} }}", count_statements
+        )
+        assert any("token" in m.lower() for m in _refused(body))
+        assert statements == 0
+
+    async def test_an_oversized_page_is_refused(self, gql, keys, count_statements):
+        body, statements = await _statements_after_auth(
+            gql, await keys.reader(), "{ units(first: 1000) { items { key } } }", count_statements
+        )
+        assert body["errors"][0]["extensions"]["code"] == "page_too_large"
+        assert body["data"] is None
+        assert statements == 0
+
+    @pytest.mark.parametrize("first", [0, -5, 501])
+    async def test_page_sizes_outside_the_bounds_are_refused(self, gql, keys, first):
+        body = (await gql(f"{{ handoffs(first: {first}) {{ items {{ key }} }} }}", await keys.reader())).json()
+        assert body["errors"][0]["extensions"]["code"] == "page_too_large"
+
+    async def test_nested_pages_that_multiply_too_far_are_refused(
+        self, gql, keys, count_statements
+    ):
+        query = "{ handoffs(first: 500) { items { events(first: 100) { items { dueAt } } } } }"
+        body, statements = await _statements_after_auth(
+            gql, await keys.reader(), query, count_statements
+        )
+        assert body["errors"][0]["extensions"]["code"] == "query_too_costly"
+        assert statements == 0
+
+    async def test_a_nested_page_over_the_nested_maximum_is_refused(self, gql, keys, session):
+        await make_unit(session, key="u")
+        query = '{ handoff(key: "h") { events(first: 101) { items { dueAt } } } }'
+        body = (await gql(query, await keys.reader())).json()
+        assert body["errors"][0]["extensions"]["code"] in {"page_too_large", "not_found"}
+
+    async def test_get_queries_are_off_unless_enabled(self, client, keys, settings):
+        response = await client.get("/graphql?query={units{items{key}}}", headers=await keys.reader())
+        if settings.graphql_ide_enabled:
+            assert response.status_code == 200
+        else:
+            assert response.status_code in (404, 405)
+
+
+class TestMaskedErrors:
+    async def test_a_domain_error_keeps_its_code(self, gql, keys):
+        body = (await gql('{ unit(key: "nobody") { key } }', await keys.reader())).json()
+        assert body["data"] == {"unit": None}
+        assert body["errors"][0]["extensions"]["code"] == "not_found"
+
+    async def test_invalid_input_is_a_clear_error(self, gql, keys, session):
+        await make_unit(session, key="a")
+        query = (
+            'mutation { upsertHandoffEvent(handoff: "h", externalId: "e", input: '
+            '{startedAt: "2026-11-01T09:00:00"}) { created } }'
+        )
+        body = (await gql(query, await keys.writer())).json()
+        error = body["errors"][0]
+        assert error["extensions"]["code"] == "invalid"
+        assert "timezone" in error["message"]
+
+
+class TestProductionSchema:
+    def test_introspection_and_suggestions_are_off_in_production(self, settings):
+        production = settings.model_copy(update={"environment": Environment.production})
+        schema = build_schema(production)
+        result = schema.execute_sync("{ __schema { types { name } } }")
+        assert result.errors and "introspection" in str(result.errors[0]).lower()
+        typo = schema.execute_sync("{ unitz { key } }")
+        assert typo.errors and "Did you mean" not in str(typo.errors[0])

@@ -1,0 +1,374 @@
+"""HTTP conventions every route shares: problem details, limits, idempotency, operations."""
+
+from __future__ import annotations
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.api.deps import get_write_sessions
+from service.core.config import get_settings
+from service.handoffs.models import Handoff, HandoffEvent
+from service.org_units.models import Unit
+from tests.factories import make_handoff, make_unit
+from tests.problems import assert_problem
+
+
+async def count(session, model) -> int:
+    return await session.scalar(select(func.count()).select_from(model))
+
+
+def handoff_body(**overrides) -> dict:
+    return {
+        "key": "kyc",
+        "from_unit": "ops",
+        "to_unit": "branch",
+        "deliverable": "KYC",
+        **overrides,
+    }
+
+
+@pytest.fixture
+async def units(session):
+    await make_unit(session, key="ops")
+    await make_unit(session, key="branch")
+
+
+@pytest.fixture
+async def kyc(session, units):
+    return await make_handoff(session, key="kyc", from_unit="ops", to_unit="branch")
+
+
+class TestUnknownRoutes:
+    async def test_an_unknown_route_is_a_404_problem(self, client, keys):
+        response = await client.get("/v1/nothing-here", headers=await keys.reader())
+        body = assert_problem(response, 404, "not_found")
+        assert body["instance"] == "/v1/nothing-here"
+
+    async def test_an_unknown_route_is_404_without_a_key_too(self, client):
+        assert_problem(await client.get("/v2/units"), 404, "not_found")
+
+    async def test_a_wrong_method_is_a_405_problem_naming_the_allowed_ones(self, client, keys):
+        response = await client.delete("/v1/handoffs", headers=await keys.writer())
+        assert_problem(response, 405, "method_not_allowed")
+        assert response.headers["allow"] == "GET, POST"
+
+    async def test_405_lists_every_method_of_the_path(self, client, keys, kyc):
+        response = await client.post("/v1/handoffs/kyc", headers=await keys.writer())
+        assert_problem(response, 405, "method_not_allowed")
+        assert response.headers["allow"] == "DELETE, GET, PATCH"
+
+
+class TestRequestBodies:
+    @pytest.mark.parametrize("body", [b"{not json", b'{"key": "ops",}', b"\xff\xfe\x00", b""])
+    async def test_a_body_that_is_not_json_is_a_422_problem(self, client, keys, session, body):
+        response = await client.post(
+            "/v1/units",
+            content=body,
+            headers={**await keys.writer(), "content-type": "application/json"},
+        )
+        problem = assert_problem(response, 422, "validation_failed")
+        assert problem["errors"][0]["loc"][0] == "body"
+        assert await count(session, Unit) == 0
+
+    async def test_a_json_body_of_the_wrong_shape_is_422(self, client, keys, session):
+        response = await client.post("/v1/units", json=["ops"], headers=await keys.writer())
+        problem = assert_problem(response, 422, "validation_failed")
+        assert problem["errors"][0]["loc"][0] == "body"
+        assert await count(session, Unit) == 0
+
+    async def test_a_declared_body_over_the_limit_is_413(self, client, keys, session, settings):
+        padding = " " * settings.max_body_bytes
+        body = f'{{"key": "ops", "name": "Ops", "kind": "team"{padding}}}'.encode()
+        response = await client.post(
+            "/v1/units",
+            content=body,
+            headers={**await keys.writer(), "content-type": "application/json"},
+        )
+        assert_problem(response, 413, "payload_too_large")
+        assert await count(session, Unit) == 0
+
+    async def test_a_streamed_body_over_the_limit_is_413(self, client, keys, session, settings):
+        chunk = b" " * 65536
+
+        async def body():  # no Content-Length: the limit applies while reading
+            yield b'{"key": "ops", "name": "Ops", "kind": "team"'
+            for _ in range(settings.max_body_bytes // len(chunk) + 1):
+                yield chunk
+            yield b"}"
+
+        response = await client.post(
+            "/v1/units",
+            content=body(),
+            headers={**await keys.writer(), "content-type": "application/json"},
+        )
+        assert_problem(response, 413, "payload_too_large")
+        assert await count(session, Unit) == 0
+
+    async def test_a_body_at_the_limit_is_accepted(self, client, keys, session, settings):
+        head = b'{"key": "ops", "name": "Ops", "kind": "team"'
+        body = head + b" " * (settings.max_body_bytes - len(head) - 1) + b"}"
+        assert len(body) == settings.max_body_bytes
+        response = await client.post(
+            "/v1/units",
+            content=body,
+            headers={**await keys.writer(), "content-type": "application/json"},
+        )
+        assert response.status_code == 201, response.text
+
+    async def test_an_event_body_over_the_limit_is_413_and_writes_nothing(
+        self, client, keys, session, settings, kyc
+    ):
+        note = "x" * settings.max_body_bytes
+        response = await client.put(
+            "/v1/handoffs/kyc/events/e1",
+            json={"started_at": "2026-01-01T10:00:00Z", "note": note},
+            headers=await keys.writer(),
+        )
+        assert_problem(response, 413, "payload_too_large")
+        assert await count(session, HandoffEvent) == 0
+
+
+class TestPageSize:
+    async def test_a_huge_limit_is_cut_to_the_maximum(self, client, keys, units):
+        response = await client.get("/v1/units?limit=100000", headers=await keys.reader())
+        assert response.status_code == 200
+        assert len(response.json()["items"]) <= 500
+
+    async def test_a_limit_over_the_maximum_returns_pages_of_the_maximum(
+        self, client, keys, session, app, settings
+    ):
+        small = settings.model_copy(update={"page_default": 2, "page_max": 3})
+        app.dependency_overrides[get_settings] = lambda: small
+        for key in ("a", "b", "c", "d", "e"):
+            await make_unit(session, key=key)
+        headers = await keys.reader()
+        cut = await client.get("/v1/units?limit=100000", headers=headers)
+        assert [u["key"] for u in cut.json()["items"]] == ["a", "b", "c"]
+        assert cut.json()["next_cursor"] is not None
+        default = await client.get("/v1/units", headers=headers)
+        assert [u["key"] for u in default.json()["items"]] == ["a", "b"]
+
+    @pytest.mark.parametrize("limit", ["0", "-1", "ten", "1.5", str(2**31 + 1)])
+    async def test_a_limit_that_is_not_a_positive_integer_is_422(self, client, keys, limit):
+        response = await client.get(f"/v1/handoffs?limit={limit}", headers=await keys.reader())
+        body = assert_problem(response, 422, "validation_failed")
+        assert body["errors"][0]["loc"] == ["query", "limit"]
+
+    async def test_a_cursor_from_another_listing_is_422(self, client, keys, session, kyc):
+        for key in ("a", "b"):
+            await make_unit(session, key=key)
+        headers = await keys.reader()
+        units_page = await client.get("/v1/units?limit=1", headers=headers)
+        response = await client.get(
+            f"/v1/handoffs/kyc/events?cursor={units_page.json()['next_cursor']}", headers=headers
+        )
+        body = assert_problem(response, 422, "invalid")
+        assert body["errors"][0]["loc"] == ["query", "cursor"]
+
+
+class TestIdempotencyKey:
+    async def test_a_retry_replays_the_stored_response(self, client, keys, session, units):
+        headers = {**await keys.writer(), "Idempotency-Key": "req-1"}
+        first = await client.post("/v1/handoffs", json=handoff_body(), headers=headers)
+        second = await client.post("/v1/handoffs", json=handoff_body(), headers=headers)
+        assert first.status_code == second.status_code == 201
+        assert second.content == first.content
+        assert second.headers["location"] == "/v1/handoffs/kyc"
+        assert second.headers["idempotent-replayed"] == "true"
+        assert await count(session, Handoff) == 1
+
+    async def test_the_same_document_spelled_differently_is_the_same_request(
+        self, client, keys, session, units
+    ):
+        headers = {
+            **await keys.writer(),
+            "Idempotency-Key": "req-2",
+            "content-type": "application/json",
+        }
+        first = await client.post(
+            "/v1/handoffs",
+            content=b'{"key":"kyc","from_unit":"ops","to_unit":"branch","deliverable":"KYC"}',
+            headers=headers,
+        )
+        second = await client.post(
+            "/v1/handoffs",
+            content=b'{ "deliverable": "KYC", "to_unit": "branch",\n  "from_unit": "ops", "key": "kyc" }',
+            headers=headers,
+        )
+        assert first.status_code == 201
+        assert second.status_code == 201
+        assert second.headers["idempotent-replayed"] == "true"
+        assert await count(session, Handoff) == 1
+
+    async def test_the_same_key_with_another_body_is_422(self, client, keys, session, units):
+        headers = {**await keys.writer(), "Idempotency-Key": "req-3"}
+        await client.post("/v1/handoffs", json=handoff_body(), headers=headers)
+        response = await client.post(
+            "/v1/handoffs", json=handoff_body(key="kyc-2"), headers=headers
+        )
+        body = assert_problem(response, 422, "idempotency_key_reused")
+        assert body["errors"][0]["loc"] == ["header", "Idempotency-Key"]
+        assert await count(session, Handoff) == 1
+
+    async def test_the_same_key_on_another_path_is_422(self, client, keys, session, kyc):
+        headers = {**await keys.writer(), "Idempotency-Key": "req-4"}
+        await client.post(
+            "/v1/handoffs/kyc/reviews", json={"timeliness": 3, "quality": 3}, headers=headers
+        )
+        response = await client.post(
+            "/v1/handoffs", json=handoff_body(key="kyc-2"), headers=headers
+        )
+        assert_problem(response, 422, "idempotency_key_reused")
+        assert await count(session, Handoff) == 1
+
+    async def test_another_api_key_may_use_the_same_key_for_another_body(
+        self, client, keys, session, units
+    ):
+        writer = {**await keys.writer(), "Idempotency-Key": "req-5"}
+        admin = {**await keys.admin(), "Idempotency-Key": "req-5"}
+        first = await client.post("/v1/handoffs", json=handoff_body(), headers=writer)
+        other = await client.post("/v1/handoffs", json=handoff_body(key="kyc-2"), headers=admin)
+        assert first.status_code == other.status_code == 201
+        assert "idempotent-replayed" not in other.headers
+        assert await count(session, Handoff) == 2
+
+    async def test_another_api_key_never_gets_a_replay(self, client, keys, session, units):
+        writer = {**await keys.writer(), "Idempotency-Key": "req-6"}
+        admin = {**await keys.admin(), "Idempotency-Key": "req-6"}
+        first = await client.post("/v1/handoffs", json=handoff_body(), headers=writer)
+        same_body = await client.post("/v1/handoffs", json=handoff_body(), headers=admin)
+        assert first.status_code == 201
+        # The create really ran for the admin's key, and found the writer's handoff.
+        assert_problem(same_body, 409, "key_exists")
+        assert await count(session, Handoff) == 1
+
+    async def test_a_failed_request_is_not_remembered(self, client, keys, session):
+        headers = {**await keys.writer(), "Idempotency-Key": "req-7"}
+        await make_unit(session, key="ops")
+        failed = await client.post("/v1/handoffs", json=handoff_body(), headers=headers)
+        assert_problem(failed, 422, "unknown_reference")
+        await make_unit(session, key="branch")
+        retried = await client.post("/v1/handoffs", json=handoff_body(), headers=headers)
+        assert retried.status_code == 201
+        assert "idempotent-replayed" not in retried.headers
+
+    @pytest.mark.parametrize("value", ["has space", "x" * 256, "tab\there"])
+    async def test_a_malformed_key_is_422(self, client, keys, session, units, value):
+        headers = {**await keys.writer(), "Idempotency-Key": value}
+        response = await client.post("/v1/handoffs", json=handoff_body(), headers=headers)
+        body = assert_problem(response, 422, "validation_failed")
+        assert body["errors"][0]["loc"] == ["header", "Idempotency-Key"]
+        assert await count(session, Handoff) == 0
+
+
+class TestOperations:
+    async def test_healthz_needs_no_key(self, client):
+        response = await client.get("/healthz")
+        assert response.status_code == 200
+        assert response.json() == {"status": "ok"}
+
+    async def test_readyz_reports_a_current_schema_without_a_key(self, client):
+        response = await client.get("/readyz")
+        assert response.status_code == 200
+        assert response.json() == {"status": "ready"}
+
+    async def test_metrics_count_requests_by_route_template_and_ingested_events(
+        self, client, keys, kyc
+    ):
+        def value(text: str, name: str, **labels: str) -> float:
+            for family in text_string_to_metric_families(text):
+                for sample in family.samples:
+                    if sample.name == name and all(
+                        sample.labels.get(k) == v for k, v in labels.items()
+                    ):
+                        return sample.value
+            return 0.0
+
+        before = (await client.get("/metrics")).text
+        writer = await keys.writer()
+        await client.get("/v1/handoffs/kyc", headers=writer)
+        await client.put(
+            "/v1/handoffs/kyc/events/e1",
+            json={"started_at": "2026-01-01T10:00:00Z"},
+            headers=writer,
+        )
+        await client.put(
+            "/v1/handoffs/kyc/events/e1",
+            json={"started_at": "2026-01-01T10:00:00Z"},
+            headers=writer,
+        )
+        response = await client.get("/metrics")
+        assert response.status_code == 200
+        after = response.text
+        assert "silospan_http_requests_total" in after
+        assert "silospan_handoff_events_ingested_total" in after
+        labels = {"method": "GET", "route": "/v1/handoffs/{key}", "status": "200"}
+        requests = "silospan_http_requests_total"
+        assert value(after, requests, **labels) == value(before, requests, **labels) + 1
+        ingested = "silospan_handoff_events_ingested_total"
+        for outcome in ("created", "unchanged"):
+            assert (
+                value(after, ingested, outcome=outcome)
+                == value(before, ingested, outcome=outcome) + 1
+            )
+        assert 'route="/v1/handoffs/kyc"' not in after  # templates, never raw paths
+
+
+class TestServerErrors:
+    async def test_a_500_reveals_no_internals(self, app, client, keys):
+        @app.get("/v1/test-only/boom")
+        async def boom() -> None:
+            raise RuntimeError('SELECT secret FROM api_keys -- File "/srv/service/x.py", line 3')
+
+        response = await client.get("/v1/test-only/boom", headers=await keys.reader())
+        body = assert_problem(response, 500, "internal_error")
+        for leak in ("Traceback", 'File "', "RuntimeError", "SELECT", "api_keys", "service/"):
+            assert leak not in response.text
+        assert set(body) == {"type", "title", "status", "detail", "code", "instance"}
+
+    @pytest.mark.parametrize(
+        "error",
+        [
+            OperationalError("COMMIT", {}, Exception("disk I/O error")),
+            RuntimeError("the connection dropped during COMMIT"),
+        ],
+        ids=["operational-error", "runtime-error"],
+    )
+    async def test_a_failed_commit_is_a_5xx_and_nothing_is_kept(
+        self, app, client, keys, session, connection, kyc, error
+    ):
+        class CommitFails(AsyncSession):
+            async def commit(self) -> None:
+                raise error
+
+        def sessions() -> AsyncSession:
+            return CommitFails(
+                bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+            )
+
+        headers = await keys.writer()
+        app.dependency_overrides[get_write_sessions] = lambda: sessions
+        response = await client.put(
+            "/v1/handoffs/kyc/events/e1",
+            json={"started_at": "2026-01-01T10:00:00Z"},
+            headers=headers,
+        )
+        assert response.status_code >= 500
+        assert response.headers["content-type"] == "application/problem+json"
+        assert "disk I/O" not in response.text and "COMMIT" not in response.text
+        listed = await client.get("/v1/handoffs/kyc/events", headers=headers)
+        assert listed.json()["items"] == []
+        assert await count(session, HandoffEvent) == 0
+
+
+class TestRequestIds:
+    async def test_every_response_carries_a_request_id(self, client):
+        response = await client.get("/healthz")
+        assert len(response.headers["x-request-id"]) == 32
+
+    async def test_a_given_request_id_is_echoed(self, client):
+        response = await client.get("/healthz", headers={"X-Request-ID": "trace-42"})
+        assert response.headers["x-request-id"] == "trace-42"
