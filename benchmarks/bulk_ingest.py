@@ -26,7 +26,7 @@ import httpx
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from tests.servers import fresh_database, running_server  # noqa: E402
+from tests.servers import fresh_database, running_server
 
 HANDOFFS = 100
 START = datetime(2026, 1, 1, tzinfo=UTC)

@@ -27,8 +27,8 @@ import orjson
 from sqlalchemy import create_engine, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from service.core.db import sync_url  # noqa: E402
-from tests.servers import fresh_database, running_server  # noqa: E402
+from service.core.db import sync_url
+from tests.servers import fresh_database, running_server
 
 TOUCHPOINTS = 200
 HANDOFFS_PER_TOUCHPOINT = 10
@@ -38,7 +38,7 @@ SPAN = timedelta(days=80)  # inside the default 90-day window
 
 
 def setup(client: httpx.Client) -> None:
-    post = lambda path, body: client.post(path, json=body).raise_for_status()  # noqa: E731
+    post = lambda path, body: client.post(path, json=body).raise_for_status()
     post("/v1/journeys", {"key": "j", "name": "Journey", "stages": ["one"]})
     for u in range(OWNERS):
         post("/v1/units", {"key": f"front-{u}", "name": f"Front {u}", "kind": "team"})

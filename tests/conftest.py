@@ -20,8 +20,7 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from service.api.deps import get_read_sessions, get_write_sessions
 from service.api_keys import service as api_keys_service
@@ -222,6 +221,8 @@ async def live_app(backend: str) -> AsyncIterator[LiveApp]:
 @pytest.fixture(scope="session")
 def live_server(backend: str) -> Iterator[Server]:
     """A real uvicorn server on its own fresh database, with an admin key (for fuzzing)."""
-    with fresh_database(PG_URL if backend == "postgresql" else None) as url:
-        with running_server(url) as running:
-            yield running
+    with (
+        fresh_database(PG_URL if backend == "postgresql" else None) as url,
+        running_server(url) as running,
+    ):
+        yield running

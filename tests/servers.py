@@ -89,8 +89,11 @@ def running_server(database_url: str) -> Iterator[Server]:
     ).stdout.strip()
     for attempt in range(3):  # another process may take the free port first
         port = _free_port()
-        log = tempfile.NamedTemporaryFile(prefix="silospan-server-", suffix=".log", delete=False)
-        process = subprocess.Popen(  # noqa: S603
+        # Open for the server's lifetime; closed when it stops.
+        log = tempfile.NamedTemporaryFile(  # noqa: SIM115
+            prefix="silospan-server-", suffix=".log", delete=False
+        )
+        process = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "service.main:create_app", "--factory",
              "--port", str(port), "--log-level", "warning", "--no-access-log"],
             env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
@@ -100,6 +103,7 @@ def running_server(database_url: str) -> Iterator[Server]:
             break
         process.terminate()
         process.wait(timeout=30)
+        log.close()
         output = Path(log.name).read_text()[-2000:]
         Path(log.name).unlink(missing_ok=True)
         if attempt == 2:
@@ -109,4 +113,5 @@ def running_server(database_url: str) -> Iterator[Server]:
     finally:
         process.terminate()
         process.wait(timeout=30)
+        log.close()
         Path(log.name).unlink(missing_ok=True)

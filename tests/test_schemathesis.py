@@ -12,8 +12,8 @@ from pathlib import Path
 import orjson
 import schemathesis
 from hypothesis import HealthCheck, settings
-from schemathesis.config import SchemathesisConfig
 from schemathesis.checks import negative_data_rejection
+from schemathesis.config import SchemathesisConfig
 
 from tests.servers import Server
 

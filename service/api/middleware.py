@@ -6,7 +6,6 @@ import asyncio
 import time
 import uuid
 
-
 import structlog
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -117,7 +116,9 @@ class RetryMiddleware:
                 replayed = True
                 return {"type": "http.request", "body": body, "more_body": False}
 
-            async def send_or_hold(message: Message) -> None:
+            async def send_or_hold(
+                message: Message, last=last, attempt_scope=attempt_scope, held=held
+            ) -> None:
                 if not last and attempt_scope.get(TRANSIENT):
                     held.append(message)  # a transient failure: this answer is dropped
                     return

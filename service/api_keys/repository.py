@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from sqlmodel import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import select
 
 from service.api_keys.models import ApiKey
 from service.core.pagination import PageRequest, paginate

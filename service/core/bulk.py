@@ -22,9 +22,9 @@ from typing import Any, Generic, TypeVar
 import orjson
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import Column, MetaData, String, Table, Uuid, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.schema import CreateTable
 

@@ -103,7 +103,8 @@ def parse_duration(value: Any) -> timedelta:
         parts = {name: float(v) for name, v in match.groupdict().items() if v}
         parsed = timedelta(**parts)
     else:
-        raise ValueError("expected an ISO 8601 duration string such as PT4H")
+        # ValueError, not TypeError: pydantic reports it as a 422 validation error.
+        raise ValueError("expected an ISO 8601 duration string such as PT4H")  # noqa: TRY004
     if parsed <= timedelta(0):
         raise ValueError("a duration must be positive")
     if parsed > MAX_DURATION:

@@ -16,8 +16,8 @@ from uuid import UUID
 
 import orjson
 from sqlalchemy import Integer, literal, literal_column, tuple_
-from sqlalchemy.sql import ColumnElement, Select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql import ColumnElement, Select
 
 from service.core.errors import Invalid
 

@@ -9,7 +9,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
 
-class seconds_between(FunctionElement[float]):  # noqa: N801 (reads as a SQL function)
+class seconds_between(FunctionElement[float]):
     """``later - earlier`` in seconds, as a float."""
 
     type = Float()

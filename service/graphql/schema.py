@@ -29,7 +29,7 @@ from service.graphql.security import NestedPageCost, should_mask
 
 
 class Schema(strawberry.Schema):
-    def process_errors(self, errors, execution_context=None) -> None:  # noqa: ANN001
+    def process_errors(self, errors, execution_context=None) -> None:
         # Refusals the client caused (domain errors, invalid queries) are answers, not
         # incidents: only unexpected errors are logged, with their traceback.
         unexpected = [e for e in errors if should_mask(e)]

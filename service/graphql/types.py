@@ -64,7 +64,7 @@ def _id(value: UUID) -> strawberry.ID:
     return strawberry.ID(str(value))
 
 
-def _duration(value) -> str | None:  # noqa: ANN001
+def _duration(value) -> str | None:
     return None if value is None else format_duration(value)
 
 

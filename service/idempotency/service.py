@@ -12,8 +12,8 @@ from datetime import timedelta
 
 from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import select
 
 from service.core.db import is_unique_violation
 from service.core.errors import Conflict, Invalid

@@ -92,9 +92,9 @@ async def update(
         parent_id == unit.id or unit.id in await repository.ancestors(session, parent_id)
     ):
         raise Invalid(f"unit {key!r} cannot be its own ancestor", loc=("body", "parent"))
-    if data.kind.value != unit.kind and UnitKind(unit.kind) in EXTERNAL_KINDS:
-        if data.kind not in EXTERNAL_KINDS:
-            await _ensure_not_partner_bound(session, unit)
+    leaves_external = UnitKind(unit.kind) in EXTERNAL_KINDS and data.kind not in EXTERNAL_KINDS
+    if data.kind.value != unit.kind and leaves_external:
+        await _ensure_not_partner_bound(session, unit)
     unit.name, unit.kind, unit.parent_id = data.name, data.kind.value, parent_id
     unit.external_ref = data.external_ref
     unit.version += 1

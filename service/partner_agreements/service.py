@@ -173,7 +173,7 @@ async def resolve_agreement(
     return agreement
 
 
-def readable_ids(principal: Principal):  # noqa: ANN201 (a SQL subquery)
+def readable_ids(principal: Principal):
     """Ids of the agreements ``principal`` may see, for scoping goals in SQL."""
     return repository.readable_ids(principal)
 

@@ -143,5 +143,5 @@ async def test_nested_fields_follow_the_same_scoping(gql, session):
     body = (await gql('{ handoff(key: "h-own") { fromUnit { key } toUnit { key } } }', partner)).json()
     assert body["data"]["handoff"] == {"fromUnit": None, "toUnit": {"key": OWN}}
     other = await _headers(session, "partner-other")
-    body = (await gql(f'{{ units {{ items {{ key }} }} }}', other)).json()
+    body = (await gql('{ units { items { key } } }', other)).json()
     assert [u["key"] for u in body["data"]["units"]["items"]] == [OTHER]

@@ -12,7 +12,13 @@ from service.alignment import service as alignment_service
 from service.alignment.constants import Bucket, ConflictStatus
 from service.alignment.findings import RULES
 from service.alignment.repository import Window
-from service.alignment.schemas import CaseRead, ConflictRead, ConflictResolve, FindingRead, ScoreRead
+from service.alignment.schemas import (
+    CaseRead,
+    ConflictRead,
+    ConflictResolve,
+    FindingRead,
+    ScoreRead,
+)
 from service.api.deps import KeyPath, PageDep, ReadSessionDep, SessionDep, allow
 from service.api.problems import problem_responses
 from service.core.fields import EXTERNAL_ID_PATTERN, Page, Timestamp

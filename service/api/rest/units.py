@@ -4,7 +4,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
-from service.api.deps import IfMatchDep, KeyFilter, KeyPath, PageDep, ReadSessionDep, SessionDep, allow
+from service.api.deps import (
+    IfMatchDep,
+    KeyFilter,
+    KeyPath,
+    PageDep,
+    ReadSessionDep,
+    SessionDep,
+    allow,
+)
 from service.api.idempotency import IdempotencyKeyDep, respond_once
 from service.api.problems import problem_responses
 from service.core.fields import Page
