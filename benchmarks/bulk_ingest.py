@@ -104,7 +104,10 @@ RAW_TABLE = (
     "created_at {ts} NOT NULL, updated_at {ts} NOT NULL, UNIQUE (handoff_id, external_id))"
 )
 RAW_INDEXES = (
-    "CREATE INDEX raw_due ON raw_events (handoff_id, due_at)",
+    (
+        "CREATE INDEX raw_health ON raw_events "
+        "(handoff_id, due_at, delivered_at, quality, rework, customer_impact)"
+    ),
     "CREATE INDEX raw_case ON raw_events (case_ref)",
 )
 

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Float, and_, case, cast, func, literal, or_, select
+from sqlalchemy import Float, and_, case, cast, func, literal_column, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import ColumnElement
 
@@ -38,7 +38,7 @@ class Window:
 
 def _bucket(column: Any, window: Window) -> ColumnElement[int]:
     if not window.boundaries:
-        return literal(0)
+        return literal_column("0")
     whens = [(column < bound, index) for index, bound in enumerate(window.boundaries)]
     return case(*whens, else_=len(window.boundaries))
 
@@ -54,7 +54,8 @@ def _in_window(column: Any, window: Window) -> ColumnElement[bool]:
 
 
 def _flag(condition: ColumnElement[bool]) -> ColumnElement[int]:
-    return func.sum(case((condition, 1), else_=0))
+    # COUNT(*) FILTER (WHERE ...): no per-row CASE, and no bound constants for the planner.
+    return func.count().filter(condition)
 
 
 async def event_stats(
@@ -211,7 +212,13 @@ async def _median(
     )
     middle = or_(ranked.c.rn == (ranked.c.n + 1) // 2, ranked.c.rn == (ranked.c.n + 2) // 2)
     result = await session.scalar(select(func.avg(ranked.c.v)).where(middle))
-    return None if result is None else float(result)
+    if result is None:
+        return None
+    if (await session.connection()).dialect.name == "sqlite":
+        # SQLite's date functions resolve whole milliseconds, and subtracting two julianday()
+        # values adds floating-point noise (a 4-hour cycle came out as PT4H0.000007S).
+        return round(float(result), 3)
+    return float(result)
 
 
 # The company's structure -----------------------------------------------------------------------
