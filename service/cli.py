@@ -108,6 +108,8 @@ def demo(host: HostOption = "127.0.0.1", port: PortOption = 8000) -> None:
     typer.echo(f"API docs:    {base}/docs")
     typer.echo(f"units:       curl -H 'Authorization: Bearer {secret}' {base}/v1/units")
     typer.echo(f"OpenAPI:     {base}/openapi.json")
+    typer.echo(f"GraphQL:     {base}/graphql")
+    typer.echo(f"findings:    curl -H 'Authorization: Bearer {secret}' {base}/v1/findings")
     uvicorn.run("service.main:create_app", factory=True, host=host, port=port, access_log=False)
 
 
