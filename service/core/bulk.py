@@ -28,6 +28,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.schema import CreateTable
 
+from service.core.config import Settings
 from service.core.errors import Invalid, PayloadTooLarge
 from service.core.types import UTCDateTime
 
@@ -389,3 +390,46 @@ def _encoder(column_type: Any, dialect: Dialect) -> Callable[[Any], Any] | None:
     elif isinstance(column_type, (UTCDateTime, Uuid)):
         return None  # psycopg adapts aware datetimes and UUIDs natively
     return column_type.dialect_impl(dialect).bind_processor(dialect)
+
+
+def record_outcomes(
+    counter: Any, created: int = 0, updated: int = 0, unchanged: int = 0, rejected: int = 0
+) -> None:
+    """Count ingested items by outcome on a Prometheus counter labelled ``outcome``."""
+    for outcome, count in (
+        ("created", created),
+        ("updated", updated),
+        ("unchanged", unchanged),
+        ("rejected", rejected),
+    ):
+        if count:
+            counter.labels(outcome).inc(count)
+
+
+async def run_ingest(
+    session: AsyncSession,
+    batches: AsyncIterable[Sequence[Any]],
+    *,
+    item_schema: type[ItemT],
+    prepare: Callable[[list[tuple[int, ItemT]]], Awaitable[Prepared]],
+    spec: UpsertSpec,
+    atomic: bool,
+    settings: Settings,
+    counter: Any,
+) -> BulkResult:
+    """One bulk request, within the configured limits, counted on ``counter``."""
+    ingest = BulkIngest(
+        item_schema=item_schema,
+        prepare=prepare,
+        spec=spec,
+        atomic=atomic,
+        max_items=settings.bulk_max_items,
+        max_errors=settings.bulk_max_reported_errors,
+    )
+    result = await ingest.run(session, batches)
+    if atomic and result.errors:
+        # The caller rolls the whole request back: only the rejections happened.
+        record_outcomes(counter, rejected=result.rejected)
+    else:
+        record_outcomes(counter, result.created, result.updated, result.unchanged, result.rejected)
+    return result

@@ -10,7 +10,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.core import repository as core_repository
-from service.core.bulk import BulkIngest, BulkResult, ItemError, Prepared, UpsertSpec, upsert_rows
+from service.core.bulk import (
+    BulkResult,
+    ItemError,
+    Prepared,
+    UpsertSpec,
+    record_outcomes,
+    run_ingest,
+    upsert_rows,
+)
 from service.core.config import Settings, get_settings
 from service.core.db import is_unique_violation
 from service.core.errors import Forbidden, Invalid, KeyExists, NotFoundFor, StillReferenced
@@ -252,7 +260,7 @@ async def upsert_event(
         )
     row = _event_row(handoff.id, external_id, data, due_at)
     created, updated, unchanged = await upsert_rows(session, EVENT_UPSERT, [row])
-    _count_events(created, updated, unchanged, 0)
+    record_outcomes(EVENTS_INGESTED, created, updated, unchanged)
     event = await repository.get_event(session, handoff.id, external_id)
     assert event is not None  # written just above, in this transaction
     return event, bool(created)
@@ -323,20 +331,16 @@ async def ingest_events(
             prepared.indexes.append(index)
         return prepared
 
-    ingest = BulkIngest(
+    return await run_ingest(
+        session,
+        batches,
         item_schema=BulkEventItem,
         prepare=prepare,
         spec=EVENT_UPSERT,
         atomic=atomic,
-        max_items=settings.bulk_max_items,
-        max_errors=settings.bulk_max_reported_errors,
+        settings=settings,
+        counter=EVENTS_INGESTED,
     )
-    result = await ingest.run(session, batches)
-    if atomic and result.errors:
-        _count_events(0, 0, 0, result.rejected)
-    else:
-        _count_events(result.created, result.updated, result.unchanged, result.rejected)
-    return result
 
 
 async def events_to_read(session: AsyncSession, events: Sequence[HandoffEvent]) -> list[EventRead]:
@@ -469,13 +473,3 @@ def _event_row(
         "updated_at": now,
     }
 
-
-def _count_events(created: int, updated: int, unchanged: int, rejected: int) -> None:
-    for outcome, count in (
-        ("created", created),
-        ("updated", updated),
-        ("unchanged", unchanged),
-        ("rejected", rejected),
-    ):
-        if count:
-            EVENTS_INGESTED.labels(outcome).inc(count)

@@ -14,7 +14,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.core import repository as core_repository
-from service.core.bulk import BulkIngest, BulkResult, ItemError, Prepared, UpsertSpec, upsert_rows
+from service.core.bulk import (
+    BulkResult,
+    ItemError,
+    Prepared,
+    UpsertSpec,
+    record_outcomes,
+    run_ingest,
+    upsert_rows,
+)
 from service.core.config import Settings, get_settings
 from service.core.db import is_unique_violation
 from service.core.errors import (
@@ -316,7 +324,7 @@ async def upsert_feedback(
     touchpoint = await _visible_touchpoint(session, principal, touchpoint_key)
     row = _feedback_row(touchpoint.id, external_id, data)
     created, updated, unchanged = await upsert_rows(session, FEEDBACK_UPSERT, [row])
-    _count_feedback(created, updated, unchanged, 0)
+    record_outcomes(FEEDBACK_INGESTED, created, updated, unchanged)
     feedback = await repository.get_feedback(session, touchpoint.id, external_id)
     assert feedback is not None  # written just above, in this transaction
     return feedback, bool(created)
@@ -394,20 +402,16 @@ async def ingest_feedback(
             prepared.indexes.append(index)
         return prepared
 
-    ingest = BulkIngest(
+    return await run_ingest(
+        session,
+        batches,
         item_schema=BulkFeedbackItem,
         prepare=prepare,
         spec=FEEDBACK_UPSERT,
         atomic=atomic,
-        max_items=settings.bulk_max_items,
-        max_errors=settings.bulk_max_reported_errors,
+        settings=settings,
+        counter=FEEDBACK_INGESTED,
     )
-    result = await ingest.run(session, batches)
-    if atomic and result.errors:
-        _count_feedback(0, 0, 0, result.rejected)
-    else:
-        _count_feedback(result.created, result.updated, result.unchanged, result.rejected)
-    return result
 
 
 async def feedback_to_read(session: AsyncSession, rows: Sequence[Feedback]) -> list[FeedbackRead]:
@@ -530,13 +534,3 @@ def _feedback_row(
         "updated_at": now,
     }
 
-
-def _count_feedback(created: int, updated: int, unchanged: int, rejected: int) -> None:
-    for outcome, count in (
-        ("created", created),
-        ("updated", updated),
-        ("unchanged", unchanged),
-        ("rejected", rejected),
-    ):
-        if count:
-            FEEDBACK_INGESTED.labels(outcome).inc(count)
