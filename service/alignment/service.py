@@ -10,7 +10,7 @@ from __future__ import annotations
 import calendar
 from collections.abc import Callable
 from dataclasses import dataclass, fields
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 from uuid import UUID
 
@@ -94,7 +94,9 @@ def make_window(
         raise Invalid("'from' must be before 'to'", loc=("query", "from"))
     boundaries: list[datetime] = []
     if bucket is not None:
-        cursor = _step(start, bucket)
+        # Each boundary counts from ``from`` itself, so month ends do not drift: from Jan 31
+        # the boundaries are Feb 28, Mar 31, Apr 30 (not Feb 28, Mar 28, Apr 28).
+        cursor = _step(start, bucket, 1)
         while cursor < end:
             boundaries.append(cursor)
             if len(boundaries) >= MAX_BUCKETS:
@@ -103,17 +105,23 @@ def make_window(
                     "narrow it or use a larger bucket",
                     loc=("query", "bucket"),
                 )
-            cursor = _step(cursor, bucket)
-    return Window(start=start, end=end, as_of=as_of, boundaries=tuple(boundaries))
+            cursor = _step(start, bucket, len(boundaries) + 1)
+    return Window(
+        start=start.astimezone(UTC),
+        end=end.astimezone(UTC),
+        as_of=as_of.astimezone(UTC),
+        boundaries=tuple(b.astimezone(UTC) for b in boundaries),
+    )
 
 
-def _step(moment: datetime, bucket: Bucket) -> datetime:
+def _step(moment: datetime, bucket: Bucket, count: int) -> datetime:
+    """``moment`` plus ``count`` days, weeks or calendar months."""
     if bucket is Bucket.day:
-        return moment + timedelta(days=1)
+        return moment + timedelta(days=count)
     if bucket is Bucket.week:
-        return moment + timedelta(days=7)
-    month = moment.month % 12 + 1
-    year = moment.year + (1 if moment.month == 12 else 0)
+        return moment + timedelta(days=7 * count)
+    year, month = divmod(moment.month - 1 + count, 12)
+    year, month = moment.year + year, month + 1
     day = min(moment.day, calendar.monthrange(year, month)[1])
     return moment.replace(year=year, month=month, day=day)
 
@@ -126,7 +134,7 @@ def _bucket_windows(window: Window) -> list[WindowRead]:
 
 
 def _window_read(window: Window) -> WindowRead:
-    return WindowRead(start=window.start, end=window.end, as_of=window.as_of)
+    return WindowRead.model_construct(start=window.start, end=window.end, as_of=window.as_of)
 
 
 # Scores ----------------------------------------------------------------------------------------
@@ -218,7 +226,8 @@ def _read(
             for index, bucket_window in enumerate(_bucket_windows(window))
             for score in (compute(index),)
         ]
-    return ScoreRead(
+    # Every field is computed here, not client input: no validation (a page holds 500).
+    return ScoreRead.model_construct(
         subject=subject,
         value=_round(overall.value),
         reason=overall.reason,

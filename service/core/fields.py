@@ -81,6 +81,20 @@ Timestamp = Annotated[
     AfterValidator(_utc),
     Field(description="ISO 8601 timestamp with an offset; one without an offset is rejected."),
 ]
+
+
+def _convertible(value: datetime) -> datetime:
+    _utc(value)
+    return value
+
+
+# A timestamp whose offset matters beyond the moment it names (a window's calendar).
+LocalTimestamp = Annotated[
+    AwareDatetime,
+    BeforeValidator(_iso_text),
+    AfterValidator(_convertible),
+    Field(description="ISO 8601 timestamp with an offset; one without an offset is rejected."),
+]
 Rating = Annotated[int, Field(ge=1, le=5)]
 
 _DURATION = re.compile(

@@ -21,7 +21,7 @@ from service.alignment.schemas import (
 )
 from service.api.deps import KeyPath, PageDep, ReadSessionDep, SessionDep, allow
 from service.api.problems import problem_responses
-from service.core.fields import EXTERNAL_ID_PATTERN, Page, Timestamp
+from service.core.fields import EXTERNAL_ID_PATTERN, LocalTimestamp, Page, Timestamp
 from service.core.permissions import Action, Principal
 
 scores = APIRouter(prefix="/v1/scores", tags=["scores"])
@@ -34,8 +34,12 @@ ScoresReader = Annotated[Principal, allow(Action.scores_read)]
 
 def window_params(
     start: Annotated[
-        Timestamp | None,
-        Query(alias="from", description="Window start (inclusive); default `to` − 90 days."),
+        LocalTimestamp | None,
+        Query(
+            alias="from",
+            description="Window start (inclusive); default `to` − 90 days. Buckets follow "
+            "the calendar of its UTC offset.",
+        ),
     ] = None,
     end: Annotated[
         Timestamp | None, Query(alias="to", description="Window end (exclusive); default `as_of`.")
