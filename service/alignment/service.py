@@ -654,12 +654,18 @@ async def get_case(session: AsyncSession, principal: Principal, case_ref: str) -
     steps: list[CaseStep] = []
     path: list[str] = []
     previous_delivery: datetime | None = None
+    # An undelivered step is still open: every later step overlaps it, so none waited idle.
+    still_open = False
     for index, (event, handoff) in enumerate(rows):
         for unit_id in (handoff.from_unit_id, handoff.to_unit_id):
             if not path or path[-1] != unit_keys[unit_id]:
                 path.append(unit_keys[unit_id])
         wait = None
-        if previous_delivery is not None and event.started_at >= previous_delivery:
+        if (
+            not still_open
+            and previous_delivery is not None
+            and event.started_at >= previous_delivery
+        ):
             wait = event.started_at - previous_delivery
         late = None
         finished = event.delivered_at or now
@@ -696,7 +702,9 @@ async def get_case(session: AsyncSession, principal: Principal, case_ref: str) -
                     wait_before=wait,
                 )
             )
-        if event.delivered_at is not None:
+        if event.delivered_at is None:
+            still_open = True
+        else:
             previous_delivery = max(previous_delivery or event.delivered_at, event.delivered_at)
     ping_pongs = [
         [path[i], path[i + 1], path[i + 2]]
