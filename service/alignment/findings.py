@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
@@ -144,7 +144,9 @@ def _upstream_unlinked(s: Snapshot) -> Iterable[Finding]:
     for unit in s.units:
         if unit.key in owners or unit.key not in providers or unit.key in customer_goal_owners:
             continue
-        provides = sorted(h.key for h in s.handoffs if h.from_unit == unit.key)
+        provides = sorted(
+            h.key for h in s.handoffs if h.from_unit == unit.key and h.status == "active"
+        )
         yield Finding(
             "upstream-unlinked",
             2,
@@ -236,8 +238,21 @@ def _disconnected(kind: str, s: Snapshot) -> Iterable[GoalFacts]:
     by_key = {g.key: g for g in s.goals}
     linked = customer_linked(s.goals)
     for goal in _active(s.goals):
-        if goal.metric_kind == kind and not _reaches(goal, by_key, lambda g: linked[g.key]):
-            yield goal
+        if goal.metric_kind != kind or _reaches(goal, by_key, lambda g: linked[g.key]):
+            continue
+        # Connected runs both ways: a customer-linked goal contributing to this one (what the
+        # investor-only remedy asks for) connects it too. Linkage is judged without this
+        # goal's own touchpoints, or a contributor would count only through the goal judged.
+        others = customer_linked(
+            [replace(g, touchpoints=frozenset()) if g.key == goal.key else g for g in s.goals]
+        )
+        if any(
+            others[g.key] and _reaches(g, by_key, lambda t, judged=goal.key: t.key == judged)
+            for g in s.goals
+            if g.key != goal.key
+        ):
+            continue
+        yield goal
 
 
 @rule("enticement-only")
@@ -281,7 +296,10 @@ def _heroics(s: Snapshot) -> Iterable[Finding]:
         if goal.metric_kind != "recovery":
             continue
         prevention = [
-            g.key for g in active if g.kind == "means" and g.touchpoints & goal.touchpoints
+            g.key
+            for g in active
+            # another goal: a rescue is not its own prevention, even when it is a means goal
+            if g.key != goal.key and g.kind == "means" and g.touchpoints & goal.touchpoints
         ]
         if prevention:
             continue
