@@ -43,7 +43,8 @@ async def refresh_conflicts(session: AsyncSession) -> None:
         if row is None:
             row = Conflict(goal_a_id=a.id, goal_b_id=b.id, goal_a_version=a.version,
                            goal_b_version=b.version, effect=found.effect, severity=found.severity,
-                           incentive_a=found.incentive_a, incentive_b=found.incentive_b)
+                           incentive_a=found.incentive_a, incentive_b=found.incentive_b,
+                           detected_at=now)
             session.add(row)
         elif row.status == ConflictStatus.resolved.value and (
             row.goal_a_version != a.version or row.goal_b_version != b.version
@@ -63,6 +64,15 @@ async def refresh_conflicts(session: AsyncSession) -> None:
         if pair not in keep:
             await session.delete(row)
     await session.flush()
+
+
+async def detect_conflicts(
+    session: AsyncSession, principal: Principal, page: PageRequest
+) -> tuple[list[ConflictRead], str | None]:
+    """Re-detect on demand (changes to goals, relations and moments of truth already do)."""
+    principal.require(Action.conflicts_resolve)
+    await refresh_conflicts(session)
+    return await list_conflicts(session, principal, page)
 
 
 async def list_conflicts(

@@ -80,7 +80,8 @@ class ConflictRead(ReadModel):
 
 
 class ConflictResolve(InputModel):
-    note: Text = Field(min_length=1, description="How the pair was reconciled.")
+    # at least one visible character: a note of spaces explains nothing
+    note: Text = Field(min_length=1, pattern=r"\S", description="How the pair was reconciled.")
 
 
 class FindingRead(BaseModel):

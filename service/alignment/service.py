@@ -8,6 +8,7 @@ then applies the pure method of ``scoring``, ``conflicts`` and ``findings``. Bot
 from __future__ import annotations
 
 import calendar
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
@@ -129,7 +130,7 @@ def _step(moment: datetime, bucket: Bucket, count: int) -> datetime:
 def _bucket_windows(window: Window) -> list[WindowRead]:
     edges = [window.start, *window.boundaries, window.end]
     return [
-        WindowRead(start=a, end=b, as_of=window.as_of) for a, b in zip(edges, edges[1:], strict=False)
+        WindowRead(start=a, end=b, as_of=window.as_of) for a, b in itertools.pairwise(edges)
     ]
 
 

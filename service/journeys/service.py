@@ -13,6 +13,7 @@ from uuid import UUID, uuid4
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from service.alignment import conflict_service
 from service.core import repository as core_repository
 from service.core.bulk import (
     BulkResult,
@@ -247,6 +248,7 @@ async def update_touchpoint(
         current.model_dump(include=set(TouchpointCreate.model_fields)), patch, TouchpointCreate
     )
     previous_owner = touchpoint.owner_id
+    was_moment_of_truth = touchpoint.moment_of_truth
     for field, value in (await _resolve(session, principal, data)).items():
         setattr(touchpoint, field, value)
     touchpoint.stage = data.stage
@@ -260,6 +262,9 @@ async def update_touchpoint(
     await session.flush()
     if touchpoint.owner_id != previous_owner:
         await org_units_service.recompute_rings(session)
+    if touchpoint.moment_of_truth != was_moment_of_truth:
+        # a moment of truth in a shared scope raises the severity of the goals duelling there
+        await conflict_service.refresh_conflicts(session)
     return touchpoint
 
 

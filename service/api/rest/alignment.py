@@ -139,9 +139,9 @@ async def detect_conflicts(
     principal: Annotated[Principal, allow(Action.conflicts_resolve)],
     page: PageDep,
 ) -> Page[ConflictRead]:
-    """Re-detect conflicts now (they are also detected whenever goals or relations change)."""
-    await conflict_service.refresh_conflicts(session)
-    items, next_cursor = await conflict_service.list_conflicts(session, principal, page)
+    """Re-detect conflicts now (they are also detected whenever goals, metric relations or
+    moments of truth change)."""
+    items, next_cursor = await conflict_service.detect_conflicts(session, principal, page)
     return Page(items=items, next_cursor=next_cursor)
 
 
