@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -33,6 +34,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(settings.log_level, json=settings.log_json)
         app.state.db = Database.from_settings(settings)
+        # Modules, schemas and the app live as long as the process. Moving them out of the
+        # collector's generations keeps each full collection (a page of 500 scores sets
+        # one off) from rescanning some 200,000 objects that can never be garbage.
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:

@@ -18,7 +18,7 @@ from sqlalchemy.sql import ColumnElement
 
 from service.alignment.models import Conflict
 from service.alignment.scoring import EventStats, FeedbackStats, ReviewStats
-from service.core.sql import seconds_between
+from service.core.sql import in_ids, seconds_between
 from service.goals.models import Goal, GoalContribution, GoalTouchpoint
 from service.handoffs.models import Handoff, HandoffEvent, HandoffReview
 from service.journeys.models import Feedback, Journey, Touchpoint
@@ -83,7 +83,7 @@ async def event_stats(
         .group_by(*_grouping(e.handoff_id, bucket, window))
     )
     if handoff_ids is not None:
-        statement = statement.where(e.handoff_id.in_(handoff_ids))
+        statement = statement.where(in_ids(session, e.handoff_id, handoff_ids))
     stats = {}
     for row in (await session.execute(statement)).all():
         rated = int(row.rated)
@@ -119,7 +119,7 @@ async def review_stats(
         .group_by(*_grouping(r.handoff_id, bucket, window))
     )
     if handoff_ids is not None:
-        statement = statement.where(r.handoff_id.in_(handoff_ids))
+        statement = statement.where(in_ids(session, r.handoff_id, handoff_ids))
     stats = {}
     for row in (await session.execute(statement)).all():
         n = int(row.n)
@@ -168,7 +168,7 @@ async def feedback_stats(
         .group_by(*_grouping(f.touchpoint_id, bucket, window))
     )
     if touchpoint_ids is not None:
-        statement = statement.where(f.touchpoint_id.in_(touchpoint_ids))
+        statement = statement.where(in_ids(session, f.touchpoint_id, touchpoint_ids))
     stats = {}
     for row in (await session.execute(statement)).all():
         stats[(row.touchpoint_id, int(row.bucket))] = FeedbackStats(

@@ -8,11 +8,12 @@ then applies the pure method of ``scoring``, ``conflicts`` and ``findings``. Bot
 from __future__ import annotations
 
 import calendar
+import functools
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,10 +23,8 @@ from service.alignment import repository
 from service.alignment.constants import Bucket
 from service.alignment.repository import Window
 from service.alignment.schemas import (
-    BucketScore,
     CaseRead,
     CaseStep,
-    ComponentRead,
     FindingRead,
     ScoreRead,
     Subject,
@@ -134,7 +133,9 @@ def _bucket_windows(window: Window) -> list[WindowRead]:
     ]
 
 
+@functools.lru_cache(maxsize=64)
 def _window_read(window: Window) -> WindowRead:
+    # Shared, read-only: a page of 500 scores has one window.
     return WindowRead.model_construct(start=window.start, end=window.end, as_of=window.as_of)
 
 
@@ -200,9 +201,8 @@ async def _inputs(
     )
 
 
-def _components(score: Score) -> dict[str, ComponentRead]:
-    # Built from computed values: no validation needed (a page holds hundreds of scores).
-    return {name: ComponentRead.model_construct(**c.as_dict()) for name, c in score.components.items()}
+def _components(score: Score) -> dict[str, dict[str, Any]]:
+    return {name: c.as_dict() for name, c in score.components.items()}
 
 
 def _round(value: float | None) -> float | None:
@@ -218,25 +218,28 @@ def _read(
     series = None
     if window.boundaries:
         series = [
-            BucketScore(
-                window=bucket_window,
-                value=_round(score.value),
-                reason=score.reason,
-                components=_components(score),
-            )
+            {
+                "window": bucket_window,
+                "value": _round(score.value),
+                "reason": score.reason,
+                "components": _components(score),
+            }
             for index, bucket_window in enumerate(_bucket_windows(window))
             for score in (compute(index),)
         ]
-    # Every field is computed here, not client input: no validation (a page holds 500).
-    return ScoreRead.model_construct(
-        subject=subject,
-        value=_round(overall.value),
-        reason=overall.reason,
-        method=METHOD,
-        window=_window_read(window),
-        components=_components(overall),
-        details=overall.details,
-        series=series,
+    # One validation of plain values, in pydantic's core: a page holds up to 500 scores,
+    # and building each nested model in Python would cost more than computing the score.
+    return ScoreRead.model_validate(
+        {
+            "subject": subject,
+            "value": _round(overall.value),
+            "reason": overall.reason,
+            "method": METHOD,
+            "window": _window_read(window),
+            "components": _components(overall),
+            "details": overall.details,
+            "series": series,
+        }
     )
 
 
