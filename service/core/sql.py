@@ -39,7 +39,9 @@ def _seconds_sqlite(element: seconds_between, compiler: Any, **kw: Any) -> str:
     )
 
 
-def in_ids(session: AsyncSession, column: ColumnElement[UUID], ids: Sequence[UUID]) -> ColumnElement[bool]:
+def in_ids(
+    session: AsyncSession, column: ColumnElement[UUID], ids: Sequence[UUID]
+) -> ColumnElement[bool]:
     """``column IN (ids)``; on PostgreSQL as ``= ANY(:ids)``, with the ids as one array.
 
     psycopg re-parses the text of a statement too long to cache on every call, and an
