@@ -12,13 +12,15 @@ from __future__ import annotations
 import os
 import tempfile
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
@@ -177,6 +179,26 @@ class Keys:
 @pytest.fixture
 def keys(session: AsyncSession) -> Keys:
     return Keys(session)
+
+
+@pytest.fixture
+def count_statements(engine) -> Callable[[], Any]:
+    """A context manager collecting the SQL statements sent while it is open."""
+
+    @contextmanager
+    def counting():
+        statements: list[str] = []
+
+        def record(conn, cursor, statement, *args: Any) -> None:
+            statements.append(statement)
+
+        event.listen(engine.sync_engine, "before_cursor_execute", record)
+        try:
+            yield statements
+        finally:
+            event.remove(engine.sync_engine, "before_cursor_execute", record)
+
+    return counting
 
 
 # Committed databases, for concurrency -----------------------------------------------------

@@ -1,38 +1,99 @@
 """Dueling-goal conflicts, kept with a stable id: detection, listing and resolution.
 
-Goals and metric relations call ``refresh_conflicts`` whenever they change, so the stored
-conflicts always match the rules of ``alignment.conflicts``.
+Every write that can change a conflict re-detects only the pairs it can affect
+(``refresh_for_goals``): the changed goals against the goals that share scope with them on
+the same or a directly related metric, found with SQL. ``refresh_conflicts`` re-detects every
+pair (``POST /v1/conflicts/detect``); the two always agree (tests/alignment/test_incremental.py).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from uuid import UUID
 
+from sqlalchemy import delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.alignment import conflicts as conflict_rules
+from service.alignment import repository
 from service.alignment.constants import ConflictStatus
 from service.alignment.models import Conflict
 from service.alignment.schemas import ConflictGoal, ConflictRead
-from service.alignment.structure import Structure, load_structure
+from service.alignment.structure import load_structure
 from service.core.errors import Conflict as ConflictError
 from service.core.errors import NotFoundFor
-from service.core.pagination import PageRequest, page_of
+from service.core.pagination import PageRequest, paginate
 from service.core.permissions import Action, Principal
+from service.core.sql import in_ids
 from service.core.types import utcnow
+from service.goals.models import Goal
+from service.metrics.models import Metric
+from service.org_units.models import Unit
+
+#: Most severe first; among equals, the oldest first.
+LISTING_ORDER = (Conflict.severity.desc(), Conflict.detected_at, Conflict.id)
 
 
 async def refresh_conflicts(session: AsyncSession) -> None:
-    """Re-detect every dueling pair and bring the stored conflicts in line.
+    """Re-detect every dueling pair of the company and bring the stored conflicts in line."""
+    await session.flush()
+    structure = await load_structure(session)
+    detected = conflict_rules.detect(structure.facts, structure.relations, structure.moments_of_truth)
+    await _reconcile(session, detected, structure.goals, structure.conflicts)
+
+
+async def refresh_for_goals(session: AsyncSession, goal_ids: Iterable[UUID]) -> None:
+    """Re-detect the pairs that involve any of ``goal_ids`` (after they were created, changed,
+    or their metric's relations or touchpoints' moments of truth changed)."""
+    await session.flush()
+    ids = list(set(goal_ids))
+    if not ids:
+        return
+    changed = await repository.goals_by_ids(session, ids)
+    candidates = await repository.duel_candidates(session, changed)
+    goals = [*changed, *candidates]
+    facts, moments_of_truth = await repository.goal_facts(session, goals)
+    relations = await repository.relations_touching(session, list({g.metric_id for g in changed}))
+    changed_facts = facts[: len(changed)]
+    detected = conflict_rules.detect_around(
+        changed_facts, facts[len(changed) :], relations, moments_of_truth
+    )
+    await _reconcile(session, detected, goals, await repository.conflicts_of_goals(session, ids))
+
+
+async def refresh_for_metrics(session: AsyncSession, metric_ids: Sequence[UUID]) -> None:
+    """A relation between these metrics changed: re-detect the goals on them."""
+    await refresh_for_goals(session, await repository.goal_ids_on_metrics(session, metric_ids))
+
+
+async def refresh_for_touchpoint(session: AsyncSession, touchpoint_id: UUID) -> None:
+    """The touchpoint's moment of truth changed: re-score the pairs whose scope holds it
+    (every such pair has a goal naming the touchpoint)."""
+    await refresh_for_goals(session, await repository.goal_ids_on_touchpoint(session, touchpoint_id))
+
+
+async def forget_goal(session: AsyncSession, goal_id: UUID) -> None:
+    """A goal is about to be deleted: its conflicts go with it."""
+    statement = delete(Conflict).where(
+        or_(Conflict.goal_a_id == goal_id, Conflict.goal_b_id == goal_id)
+    )
+    await session.execute(statement.execution_options(synchronize_session="fetch"))
+
+
+async def _reconcile(
+    session: AsyncSession,
+    detected: Sequence[conflict_rules.DetectedConflict],
+    goals: Sequence[Goal],
+    existing_rows: Sequence[Conflict],
+) -> None:
+    """Make the stored conflicts among ``existing_rows``' pairs and the ``detected`` pairs
+    exactly the detected ones.
 
     New pairs open; pairs that no longer conflict go; a resolved pair stays resolved until
     either of its goals changes (its version moves), then it opens again.
     """
-    await session.flush()
-    structure = await load_structure(session)
-    goal_by_key = {g.key: g for g in structure.goals}
-    detected = conflict_rules.detect(structure.facts, structure.relations, structure.moments_of_truth)
-    existing = {(c.goal_a_id, c.goal_b_id): c for c in structure.conflicts}
+    goal_by_key = {g.key: g for g in goals}
+    existing = {(c.goal_a_id, c.goal_b_id): c for c in existing_rows}
     keep: set[tuple[UUID, UUID]] = set()
     now = utcnow()
     for found in detected:
@@ -82,15 +143,15 @@ async def list_conflicts(
     *,
     status: ConflictStatus | None = None,
 ) -> tuple[list[ConflictRead], str | None]:
+    """One page of conflicts, most severe first, paged by the database."""
     principal.require(Action.conflicts_read)
     if principal.is_partner:
         return [], None  # conflicts are between internal goals: never a partner's to see
-    structure = await load_structure(session)
-    rows = sorted(
-        (c for c in structure.conflicts if status is None or c.status == status.value),
-        key=lambda c: (-c.severity, c.detected_at, str(c.id)),
-    )
-    return page_of([_conflict_read(structure, c) for c in rows], page)
+    statement = select(Conflict)
+    if status is not None:
+        statement = statement.where(Conflict.status == status.value)
+    rows, next_cursor = await paginate(session, statement, order_by=LISTING_ORDER, page=page)
+    return await _conflict_reads(session, rows), next_cursor
 
 
 async def conflicts_by_goal_ids(
@@ -98,33 +159,36 @@ async def conflicts_by_goal_ids(
 ) -> dict[UUID, list[ConflictRead]]:
     """The conflicts each goal is part of (for batch loading; a partner key sees none)."""
     principal.require(Action.conflicts_read)
-    if principal.is_partner:
+    if principal.is_partner or not goal_ids:
         return {}
-    structure = await load_structure(session)
+    rows = sorted(
+        await repository.conflicts_of_goals(session, goal_ids),
+        key=lambda c: (-c.severity, str(c.id)),
+    )
+    reads = await _conflict_reads(session, rows)
     wanted = set(goal_ids)
     found: dict[UUID, list[ConflictRead]] = {}
-    for row in sorted(structure.conflicts, key=lambda c: (-c.severity, str(c.id))):
+    for row, read in zip(rows, reads, strict=True):
         for goal_id in (row.goal_a_id, row.goal_b_id):
             if goal_id in wanted:
-                found.setdefault(goal_id, []).append(_conflict_read(structure, row))
+                found.setdefault(goal_id, []).append(read)
     return found
 
 
 async def get_conflict(session: AsyncSession, principal: Principal, conflict_id: UUID) -> ConflictRead:
     principal.require(Action.conflicts_read)
-    structure = await load_structure(session)
-    row = next((c for c in structure.conflicts if c.id == conflict_id), None)
+    row = await session.get(Conflict, conflict_id)
     if row is None or principal.is_partner:
         raise NotFoundFor("conflict", conflict_id)
-    return _conflict_read(structure, row)
+    (read,) = await _conflict_reads(session, [row])
+    return read
 
 
 async def resolve_conflict(
     session: AsyncSession, principal: Principal, conflict_id: UUID, note: str
 ) -> ConflictRead:
     principal.require(Action.conflicts_resolve)
-    structure = await load_structure(session)
-    row = next((c for c in structure.conflicts if c.id == conflict_id), None)
+    row = await session.get(Conflict, conflict_id, with_for_update=True)
     if row is None:
         raise NotFoundFor("conflict", conflict_id)
     if row.status == ConflictStatus.resolved.value:
@@ -133,32 +197,44 @@ async def resolve_conflict(
     row.resolution_note = note
     row.resolved_at = row.updated_at = utcnow()
     await session.flush()
-    return _conflict_read(structure, row)
+    (read,) = await _conflict_reads(session, [row])
+    return read
 
 
-def _conflict_read(structure: Structure, row: Conflict) -> ConflictRead:
-    facts = {f.key: f for f in structure.facts}
-    goals = [facts[structure.goal_key[row.goal_a_id]], facts[structure.goal_key[row.goal_b_id]]]
-    return ConflictRead(
-        id=row.id,
-        goals=[
-            ConflictGoal(
-                key=g.key,
-                owner=g.owner,
-                metric=g.metric,
-                direction=g.direction,
-                incentive_weight=g.incentive_weight,
+async def _conflict_reads(session: AsyncSession, rows: Sequence[Conflict]) -> list[ConflictRead]:
+    """Conflicts with their two goals, read for just the goals of ``rows``."""
+    goal_ids = list({goal_id for c in rows for goal_id in (c.goal_a_id, c.goal_b_id)})
+    goals: dict[UUID, ConflictGoal] = {}
+    if goal_ids:
+        statement = (
+            select(Goal.id, Goal.key, Unit.key.label("owner"), Metric.key.label("metric"),
+                   Goal.direction, Goal.incentive_weight)
+            .join(Unit, Unit.id == Goal.owner_id)
+            .join(Metric, Metric.id == Goal.metric_id)
+            .where(in_ids(session, Goal.id, goal_ids))
+        )
+        for row in (await session.execute(statement)).all():
+            goals[row.id] = ConflictGoal(
+                key=row.key,
+                owner=row.owner,
+                metric=row.metric,
+                direction=row.direction,
+                incentive_weight=row.incentive_weight,
             )
-            for g in goals
-        ],
-        metric_path=row.metric_path,
-        effect=row.effect,
-        severity=row.severity,
-        reasons=row.reasons,
-        shared_touchpoints=row.shared_touchpoints,
-        status=ConflictStatus(row.status),
-        resolution_note=row.resolution_note,
-        resolved_at=row.resolved_at,
-        detected_at=row.detected_at,
-        updated_at=row.updated_at,
-    )
+    return [
+        ConflictRead(
+            id=row.id,
+            goals=[goals[row.goal_a_id], goals[row.goal_b_id]],
+            metric_path=row.metric_path,
+            effect=row.effect,
+            severity=row.severity,
+            reasons=row.reasons,
+            shared_touchpoints=row.shared_touchpoints,
+            status=ConflictStatus(row.status),
+            resolution_note=row.resolution_note,
+            resolved_at=row.resolved_at,
+            detected_at=row.detected_at,
+            updated_at=row.updated_at,
+        )
+        for row in rows
+    ]

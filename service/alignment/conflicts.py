@@ -77,53 +77,81 @@ def effects(
     return found
 
 
+def detect_pair(
+    a: GoalFacts,
+    b: GoalFacts,
+    relations: Mapping[tuple[str, str], int],
+    moments_of_truth: frozenset[str],
+) -> DetectedConflict | None:
+    """The conflict between two goals, or None. The pair is reported in key order."""
+    if b.key < a.key:
+        a, b = b, a
+    if not (_can_duel(a) and _can_duel(b)):
+        return None
+    if a.owner == b.owner or not periods_overlap(a, b):
+        return None
+    scope = shared_scope(a, b)
+    if scope is None:
+        return None
+    against = [
+        (effect, path)
+        for effect, path in effects(a, b, relations)
+        if DIRECTION[a.direction] * effect * DIRECTION[b.direction] < 0
+    ]
+    if not against:
+        return None
+    effect, path = against[0]
+    reasons = [f"{a.direction} {a.metric} works against {b.direction} {b.metric}"]
+    severity = 1
+    moments = sorted(scope & moments_of_truth)
+    if moments:
+        severity += 1
+        reasons.append(f"the shared scope holds a moment of truth: {', '.join(moments)}")
+    funded = [g for g in (a, b) if g.incentive_weight > 0]
+    if len(funded) == 1:
+        severity += 1
+        reasons.append(
+            f"only {funded[0].key} carries an incentive: the funded goal wins on the floor"
+        )
+    return DetectedConflict(
+        goal_a=a.key,
+        goal_b=b.key,
+        metric_path=path,
+        effect=effect,
+        severity=severity,
+        reasons=tuple(reasons),
+        shared_touchpoints=tuple(sorted(scope)),
+        incentive_a=a.incentive_weight,
+        incentive_b=b.incentive_weight,
+    )
+
+
+def _can_duel(goal: GoalFacts) -> bool:
+    return goal.status == "active" and goal.direction in DIRECTION
+
+
 def detect(
     goals: Sequence[GoalFacts],
     relations: Mapping[tuple[str, str], int],
     moments_of_truth: frozenset[str],
 ) -> list[DetectedConflict]:
-    active = sorted(
-        (g for g in goals if g.status == "active" and g.direction in DIRECTION),
-        key=lambda g: g.key,
-    )
-    conflicts = []
-    for a, b in combinations(active, 2):
-        if a.owner == b.owner or not periods_overlap(a, b):
-            continue
-        scope = shared_scope(a, b)
-        if scope is None:
-            continue
-        against = [
-            (effect, path)
-            for effect, path in effects(a, b, relations)
-            if DIRECTION[a.direction] * effect * DIRECTION[b.direction] < 0
-        ]
-        if not against:
-            continue
-        effect, path = against[0]
-        reasons = [f"{a.direction} {a.metric} works against {b.direction} {b.metric}"]
-        severity = 1
-        moments = sorted(scope & moments_of_truth)
-        if moments:
-            severity += 1
-            reasons.append(f"the shared scope holds a moment of truth: {', '.join(moments)}")
-        funded = [g for g in (a, b) if g.incentive_weight > 0]
-        if len(funded) == 1:
-            severity += 1
-            reasons.append(
-                f"only {funded[0].key} carries an incentive: the funded goal wins on the floor"
-            )
-        conflicts.append(
-            DetectedConflict(
-                goal_a=a.key,
-                goal_b=b.key,
-                metric_path=path,
-                effect=effect,
-                severity=severity,
-                reasons=tuple(reasons),
-                shared_touchpoints=tuple(sorted(scope)),
-                incentive_a=a.incentive_weight,
-                incentive_b=b.incentive_weight,
-            )
-        )
-    return conflicts
+    """Every conflicting pair among ``goals`` (the full detection)."""
+    active = sorted((g for g in goals if _can_duel(g)), key=lambda g: g.key)
+    found = (detect_pair(a, b, relations, moments_of_truth) for a, b in combinations(active, 2))
+    return [conflict for conflict in found if conflict is not None]
+
+
+def detect_around(
+    changed: Sequence[GoalFacts],
+    candidates: Sequence[GoalFacts],
+    relations: Mapping[tuple[str, str], int],
+    moments_of_truth: frozenset[str],
+) -> list[DetectedConflict]:
+    """The conflicting pairs with at least one goal in ``changed`` (incremental detection):
+    each changed goal against the candidates and against the other changed goals."""
+    changed_keys = {g.key for g in changed}
+    others = [g for g in candidates if g.key not in changed_keys and _can_duel(g)]
+    mine = sorted((g for g in changed if _can_duel(g)), key=lambda g: g.key)
+    pairs = [(a, b) for a in mine for b in others] + list(combinations(mine, 2))
+    found = (detect_pair(a, b, relations, moments_of_truth) for a, b in pairs)
+    return [conflict for conflict in found if conflict is not None]

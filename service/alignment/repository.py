@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import ColumnElement
 
 from service.alignment.models import Conflict
-from service.alignment.scoring import EventStats, FeedbackStats, ReviewStats
+from service.alignment.scoring import EventStats, FeedbackStats, GoalFacts, ReviewStats
 from service.core.sql import in_ids, seconds_between
 from service.goals.models import Goal, GoalContribution, GoalTouchpoint
 from service.handoffs.models import Handoff, HandoffEvent, HandoffReview
@@ -281,3 +281,182 @@ async def case_events(session: AsyncSession, case_ref: str) -> list[tuple[Handof
         .order_by(HandoffEvent.started_at, HandoffEvent.id)
     )
     return [(event, handoff) for event, handoff in (await session.execute(statement)).all()]
+
+
+# Dueling goals: the neighbourhood of a change ---------------------------------------------------
+
+DUELLING_DIRECTIONS = ("increase", "decrease")  # `maintain` goals never conflict
+
+
+async def goals_by_ids(session: AsyncSession, ids: Sequence[UUID]) -> list[Goal]:
+    if not ids:
+        return []
+    return list((await session.scalars(select(Goal).where(in_ids(session, Goal.id, ids)))).all())
+
+
+async def goal_ids_on_metrics(session: AsyncSession, metric_ids: Sequence[UUID]) -> list[UUID]:
+    statement = select(Goal.id).where(in_ids(session, Goal.metric_id, metric_ids))
+    return list((await session.scalars(statement)).all())
+
+
+async def goal_ids_on_touchpoint(session: AsyncSession, touchpoint_id: UUID) -> list[UUID]:
+    statement = select(GoalTouchpoint.goal_id).where(GoalTouchpoint.touchpoint_id == touchpoint_id)
+    return list((await session.scalars(statement)).all())
+
+
+async def duel_candidates(session: AsyncSession, changed: Sequence[Goal]) -> list[Goal]:
+    """The goals that can duel with any of ``changed``: active, with a direction, on the same
+    metric as one of them or on a metric directly related to it, and sharing scope (a
+    touchpoint, or either side names none). Found with indexed joins, never by loading every
+    goal; owners and periods are left to the rule itself."""
+    duelling = [g for g in changed if g.status == "active" and g.direction in DUELLING_DIRECTIONS]
+    if not duelling:
+        return []
+    metric_ids = list({g.metric_id for g in duelling})
+    r = MetricRelation
+    related = select(r.to_metric_id).where(in_ids(session, r.from_metric_id, metric_ids)).union(
+        select(r.from_metric_id).where(in_ids(session, r.to_metric_id, metric_ids))
+    )
+    statement = select(Goal).where(
+        Goal.status == "active",
+        Goal.direction.in_(DUELLING_DIRECTIONS),
+        or_(in_ids(session, Goal.metric_id, metric_ids), Goal.metric_id.in_(related)),
+        ~in_ids(session, Goal.id, [g.id for g in changed]),
+    )
+    scoped = await touchpoint_ids_by_goal(session, [g.id for g in duelling])
+    if all(scoped.get(g.id) for g in duelling):
+        # Every changed goal names touchpoints: a candidate must name none, or one of them.
+        touchpoint_ids = list({t for ids in scoped.values() for t in ids})
+        gt = GoalTouchpoint
+        names_any = select(gt.goal_id).where(gt.goal_id == Goal.id).exists()
+        names_shared = (
+            select(gt.goal_id)
+            .where(gt.goal_id == Goal.id, in_ids(session, gt.touchpoint_id, touchpoint_ids))
+            .exists()
+        )
+        statement = statement.where(or_(~names_any, names_shared))
+    return list((await session.scalars(statement)).all())
+
+
+async def touchpoint_ids_by_goal(
+    session: AsyncSession, goal_ids: Sequence[UUID]
+) -> dict[UUID, set[UUID]]:
+    found: dict[UUID, set[UUID]] = {}
+    if not goal_ids:
+        return found
+    gt = GoalTouchpoint
+    statement = select(gt.goal_id, gt.touchpoint_id).where(in_ids(session, gt.goal_id, goal_ids))
+    for goal_id, touchpoint_id in (await session.execute(statement)).all():
+        found.setdefault(goal_id, set()).add(touchpoint_id)
+    return found
+
+
+async def goal_facts(session: AsyncSession, goals: Sequence[Goal]) -> tuple[list[GoalFacts], frozenset[str]]:
+    """The rule facts of ``goals`` and the moments of truth among their touchpoints, read
+    with one statement per kind of fact for just these goals."""
+    ids = [g.id for g in goals]
+    if not ids:
+        return [], frozenset()
+    unit_key = await _keys(session, Unit, {g.owner_id for g in goals})
+    metric_rows = (
+        await session.execute(
+            select(Metric.id, Metric.key, Metric.kind).where(
+                in_ids(session, Metric.id, list({g.metric_id for g in goals}))
+            )
+        )
+    ).all()
+    metric = {row.id: (row.key, row.kind) for row in metric_rows}
+    agreement_key = await _keys(session, PartnerAgreement, {g.agreement_id for g in goals if g.agreement_id})
+    touchpoints: dict[UUID, set[str]] = {}
+    moments = set()
+    gt = GoalTouchpoint
+    statement = (
+        select(gt.goal_id, Touchpoint.key, Touchpoint.moment_of_truth)
+        .join(Touchpoint, Touchpoint.id == gt.touchpoint_id)
+        .where(in_ids(session, gt.goal_id, ids))
+    )
+    for goal_id, key, moment_of_truth in (await session.execute(statement)).all():
+        touchpoints.setdefault(goal_id, set()).add(key)
+        if moment_of_truth:
+            moments.add(key)
+    contributes: dict[UUID, set[str]] = {}
+    c = GoalContribution
+    statement = (
+        select(c.goal_id, Goal.key)
+        .join(Goal, Goal.id == c.contributes_to_id)
+        .where(in_ids(session, c.goal_id, ids))
+    )
+    for goal_id, key in (await session.execute(statement)).all():
+        contributes.setdefault(goal_id, set()).add(key)
+    facts = [
+        make_goal_facts(
+            g,
+            owner=unit_key[g.owner_id],
+            metric=metric[g.metric_id],
+            touchpoints=touchpoints.get(g.id, set()),
+            contributes_to=contributes.get(g.id, set()),
+            agreement=agreement_key.get(g.agreement_id) if g.agreement_id else None,
+        )
+        for g in goals
+    ]
+    return facts, frozenset(moments)
+
+
+def make_goal_facts(
+    goal: Goal,
+    *,
+    owner: str,
+    metric: tuple[str, str],
+    touchpoints: set[str],
+    contributes_to: set[str],
+    agreement: str | None,
+) -> GoalFacts:
+    metric_key, metric_kind = metric
+    return GoalFacts(
+        key=goal.key,
+        owner=owner,
+        metric=metric_key,
+        metric_kind=metric_kind,
+        direction=goal.direction,
+        kind=goal.kind,
+        status=goal.status,
+        incentive_weight=goal.incentive_weight,
+        touchpoints=frozenset(touchpoints),
+        contributes_to=frozenset(contributes_to),
+        period_start=goal.period_start,
+        period_end=goal.period_end,
+        agreement=agreement,
+    )
+
+
+async def relations_touching(
+    session: AsyncSession, metric_ids: Sequence[UUID]
+) -> dict[tuple[str, str], int]:
+    """Declared relations with one end on ``metric_ids``, by metric keys."""
+    if not metric_ids:
+        return {}
+    r = MetricRelation
+    source, target = Metric.__table__.alias("source"), Metric.__table__.alias("target")
+    statement = (
+        select(source.c.key, target.c.key, r.effect)
+        .join(source, source.c.id == r.from_metric_id)
+        .join(target, target.c.id == r.to_metric_id)
+        .where(or_(in_ids(session, r.from_metric_id, metric_ids), in_ids(session, r.to_metric_id, metric_ids)))
+    )
+    return {(a, b): effect for a, b, effect in (await session.execute(statement)).all()}
+
+
+async def conflicts_of_goals(session: AsyncSession, goal_ids: Sequence[UUID]) -> list[Conflict]:
+    if not goal_ids:
+        return []
+    statement = select(Conflict).where(
+        or_(in_ids(session, Conflict.goal_a_id, goal_ids), in_ids(session, Conflict.goal_b_id, goal_ids))
+    )
+    return list((await session.scalars(statement)).all())
+
+
+async def _keys(session: AsyncSession, model: Any, ids: set[UUID]) -> dict[UUID, str]:
+    if not ids:
+        return {}
+    statement = select(model.id, model.key).where(in_ids(session, model.id, list(ids)))
+    return {row.id: row.key for row in (await session.execute(statement)).all()}

@@ -107,19 +107,12 @@ async def _load_structure(session: AsyncSession) -> Structure:
     for goal_id, target_id in contributions:
         contributes[goal_id].add(goal_key[target_id])
     facts = [
-        GoalFacts(
-            key=g.key,
+        repository.make_goal_facts(
+            g,
             owner=unit_key[g.owner_id],
-            metric=metrics[g.metric_id].key,
-            metric_kind=metrics[g.metric_id].kind,
-            direction=g.direction,
-            kind=g.kind,
-            status=g.status,
-            incentive_weight=g.incentive_weight,
-            touchpoints=frozenset(touchpoints_of[g.id]),
-            contributes_to=frozenset(contributes[g.id]),
-            period_start=g.period_start,
-            period_end=g.period_end,
+            metric=(metrics[g.metric_id].key, metrics[g.metric_id].kind),
+            touchpoints=touchpoints_of[g.id],
+            contributes_to=contributes[g.id],
             agreement=agreement_key.get(g.agreement_id) if g.agreement_id else None,
         )
         for g in goals

@@ -15,9 +15,10 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 import orjson
-from sqlalchemy import Integer, literal, literal_column, tuple_
+from sqlalchemy import Integer, and_, literal, literal_column, or_, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql import ColumnElement, Select
+from sqlalchemy.sql import ColumnElement, Select, operators
+from sqlalchemy.sql.elements import UnaryExpression
 
 from service.core.errors import Invalid
 
@@ -79,20 +80,47 @@ async def paginate(
     order_by: Sequence[ColumnElement[Any]],
     page: PageRequest,
 ) -> tuple[list[Any], str | None]:
-    """One page of ``statement`` ordered by the (unique, non-null) columns ``order_by``."""
+    """One page of ``statement`` ordered by the (unique, non-null) columns ``order_by``.
+
+    A column may be given as ``column.desc()`` to sort that column the other way.
+    """
+    columns = [_plain(column) for column in order_by]
     if page.cursor:
-        after = decode_cursor(page.cursor, order_by)
-        # Bind each value with its column's type, so SQLite compares stored UTC text and
-        # UUID hex with values encoded the same way.
-        bounds = [literal(value, column.type) for value, column in zip(after, order_by, strict=True)]
-        statement = statement.where(tuple_(*order_by) > tuple_(*bounds))
+        after = decode_cursor(page.cursor, columns)
+        statement = statement.where(_after(order_by, after))
     statement = statement.order_by(*order_by).limit(page.limit + 1)
     rows = list((await session.execute(statement)).scalars().all())
     if len(rows) <= page.limit:
         return rows, None
     rows = rows[: page.limit]
     last = rows[-1]
-    return rows, encode_cursor([getattr(last, column.key) for column in order_by])
+    return rows, encode_cursor([getattr(last, column.key) for column in columns])
+
+
+def _descending(column: ColumnElement[Any]) -> bool:
+    return isinstance(column, UnaryExpression) and column.modifier is operators.desc_op
+
+
+def _plain(column: ColumnElement[Any]) -> ColumnElement[Any]:
+    return column.element if _descending(column) else column  # type: ignore[attr-defined]
+
+
+def _after(order_by: Sequence[ColumnElement[Any]], values: Sequence[Any]) -> ColumnElement[bool]:
+    """Rows strictly after ``values`` in the order ``order_by``."""
+    columns = [_plain(column) for column in order_by]
+    # Bind each value with its column's type, so SQLite compares stored UTC text and
+    # UUID hex with values encoded the same way.
+    bounds = [literal(value, column.type) for value, column in zip(values, columns, strict=True)]
+    if not any(_descending(column) for column in order_by):
+        return tuple_(*columns) > tuple_(*bounds)  # one index range
+    # Mixed directions: (c1 beyond v1) OR (c1 = v1 AND c2 beyond v2) OR ...
+    branches = []
+    for index, column in enumerate(order_by):
+        plain, bound = columns[index], bounds[index]
+        beyond = plain < bound if _descending(column) else plain > bound
+        equal_before = [columns[i] == bounds[i] for i in range(index)]
+        branches.append(and_(*equal_before, beyond))
+    return or_(*branches)
 
 
 def page_of(items: list[RowT], page: PageRequest) -> tuple[list[RowT], str | None]:

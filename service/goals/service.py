@@ -116,7 +116,7 @@ async def create(session: AsyncSession, principal: Principal, data: GoalCreate) 
         status=data.status,
         proposed_by=ProposedBy.internal,
     )
-    await conflict_service.refresh_conflicts(session)
+    await conflict_service.refresh_for_goals(session, [goal.id])
     return goal
 
 
@@ -149,7 +149,7 @@ async def update(
     await repository.replace_links(
         session, goal.id, references["touchpoints"], references["contributes_to"]
     )
-    await conflict_service.refresh_conflicts(session)
+    await conflict_service.refresh_for_goals(session, [goal.id])
     return goal
 
 
@@ -160,9 +160,9 @@ async def delete(session: AsyncSession, principal: Principal, key: str) -> None:
     if references:
         # The only restricting reference is another goal contributing to this one.
         raise StillReferenced(RESOURCE, key, references)
+    await conflict_service.forget_goal(session, goal.id)
     await session.delete(goal)
     await session.flush()
-    await conflict_service.refresh_conflicts(session)
 
 
 async def to_read(session: AsyncSession, goals: Sequence[Goal]) -> list[GoalRead]:
@@ -220,7 +220,7 @@ async def propose_joint_goal(
         status=GoalStatus.proposed,
         proposed_by=ProposedBy.partner if principal.is_partner else ProposedBy.internal,
     )
-    await conflict_service.refresh_conflicts(session)
+    await conflict_service.refresh_for_goals(session, [goal.id])
     return goal
 
 
@@ -242,7 +242,7 @@ async def accept_joint_goal(
     goal.version += 1
     goal.updated_at = utcnow()
     await session.flush()
-    await conflict_service.refresh_conflicts(session)
+    await conflict_service.refresh_for_goals(session, [goal.id])
     return goal
 
 

@@ -264,7 +264,7 @@ async def update_touchpoint(
         await org_units_service.recompute_rings(session)
     if touchpoint.moment_of_truth != was_moment_of_truth:
         # a moment of truth in a shared scope raises the severity of the goals duelling there
-        await conflict_service.refresh_conflicts(session)
+        await conflict_service.refresh_for_touchpoint(session, touchpoint.id)
     return touchpoint
 
 

@@ -146,7 +146,7 @@ async def create_relation(
     )
     session.add(relation)
     await _flush_new(session, RELATION, key)
-    await conflict_service.refresh_conflicts(session)
+    await conflict_service.refresh_for_metrics(session, [from_id, to_id])
     return relation
 
 
@@ -164,21 +164,23 @@ async def update_relation(
     (current,) = await relations_to_read(session, [relation])
     data = merge(current.model_dump(include=set(MetricRelationCreate.model_fields)), patch, MetricRelationCreate)
     from_id, to_id = await _resolve_pair(session, data, exclude=relation.id)
+    affected = [relation.from_metric_id, relation.to_metric_id, from_id, to_id]
     relation.from_metric_id, relation.to_metric_id = from_id, to_id
     relation.effect, relation.note = data.effect, data.note
     relation.version += 1
     relation.updated_at = utcnow()
     await session.flush()
-    await conflict_service.refresh_conflicts(session)
+    await conflict_service.refresh_for_metrics(session, list(set(affected)))
     return relation
 
 
 async def delete_relation(session: AsyncSession, principal: Principal, key: str) -> None:
     principal.require(Action.metrics_write)
     relation = await _visible_relation(session, principal, key, for_update=True)
+    affected = [relation.from_metric_id, relation.to_metric_id]
     await session.delete(relation)
     await session.flush()
-    await conflict_service.refresh_conflicts(session)
+    await conflict_service.refresh_for_metrics(session, affected)
 
 
 async def relations_to_read(

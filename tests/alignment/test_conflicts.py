@@ -559,6 +559,37 @@ class TestListAndGet:
         assert [c["severity"] for c in rest.json()["items"]] == [1]
         assert rest.json()["next_cursor"] is None
 
+    async def test_pages_walk_every_conflict_in_order(self, client, keys, session, count_statements):
+        """Nine duels over three severities, paged four at a time: every page is cut by the
+        database (each statement reading conflicts carries a LIMIT), and the pages joined
+        are the whole listing, most severe first, then oldest first."""
+        await touchpoint(session, "desk", moment_of_truth=True)
+        for n in range(9):
+            await make_metric(session, key=f"m{n}")
+            fields = {"touchpoints": ["desk"]} if n % 3 == 2 else {}
+            paid = {"incentive_weight": 1.0} if n % 3 >= 1 else {}
+            await goal(session, f"up-{n}", "marketing", f"m{n}", "increase", **fields, **paid)
+            await goal(session, f"down-{n}", "service", f"m{n}", "decrease", **fields)
+        reader = await keys.reader()
+        walked, cursor = [], None
+        with count_statements() as statements:
+            while True:
+                params = {"limit": 4} | ({"cursor": cursor} if cursor else {})
+                response = await client.get("/v1/conflicts", params=params, headers=reader)
+                assert response.status_code == 200, response.text
+                walked += response.json()["items"]
+                cursor = response.json()["next_cursor"]
+                if cursor is None:
+                    break
+        reading = [s for s in statements if "FROM conflicts" in s]
+        assert len(reading) == 3 and all("LIMIT" in s for s in reading)
+        assert [c["severity"] for c in walked] == [3, 3, 3, 2, 2, 2, 1, 1, 1]
+        assert len({c["id"] for c in walked}) == 9
+        ranked = sorted(walked, key=lambda c: (-c["severity"], c["detected_at"], c["id"]))
+        assert walked == ranked
+        whole = (await client.get("/v1/conflicts", params={"limit": 50}, headers=reader)).json()
+        assert whole["items"] == walked
+
     async def test_one_conflict_by_id(self, client, keys, session):
         await swift(session)
         await thorough(session)
