@@ -17,12 +17,12 @@ from strawberry.extensions import (
     MaxTokensLimiter,
     QueryDepthLimiter,
 )
-from strawberry.fastapi import GraphQLRouter
 from strawberry.schema.config import StrawberryConfig
 
 from service.api.deps import ReadSessionsDep, WriteSessionsDep, get_principal
 from service.core.config import Environment, Settings, get_settings
 from service.graphql.context import Context
+from service.graphql.http import SiloSpanGraphQLRouter
 from service.graphql.mutations import Mutation
 from service.graphql.queries import Query
 from service.graphql.security import NestedPageCost, should_mask
@@ -62,7 +62,7 @@ CredentialsDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
-def graphql_router(settings: Settings) -> GraphQLRouter:
+def graphql_router(settings: Settings) -> SiloSpanGraphQLRouter:
     async def context(
         credentials: CredentialsDep,
         read_sessions: ReadSessionsDep,
@@ -82,7 +82,7 @@ def graphql_router(settings: Settings) -> GraphQLRouter:
         finally:
             await ctx.close()
 
-    return GraphQLRouter(
+    return SiloSpanGraphQLRouter(
         build_schema(settings),
         path="/graphql",
         context_getter=context,
