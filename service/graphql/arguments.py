@@ -1,4 +1,4 @@
-"""Arguments many fields share: pages and score windows."""
+"""Arguments many fields share: keys, pages and score windows."""
 
 from __future__ import annotations
 
@@ -6,16 +6,26 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import strawberry
+from pydantic import TypeAdapter
 
 from service.alignment import service as alignment_service
 from service.alignment.constants import Bucket
 from service.alignment.repository import Window
 from service.core.errors import Invalid
+from service.core.fields import ExternalId, Key
 from service.core.pagination import PageRequest
 
 TOP_LEVEL_MAX = 500
 NESTED_MAX = 100
 DEFAULT_PAGE = 50
+
+#: Argument metadata naming the rule its value must pass (a pydantic TypeAdapter); the
+#: CheckedArguments extension applies it before execution (service/graphql/security.py).
+RULE = "silospan.rule"
+
+# The same rules as REST path keys (KeyPath, the case_ref path): core/fields.py.
+KeyArg = Annotated[str, strawberry.argument(metadata={RULE: TypeAdapter(Key)})]
+ExternalIdArg = Annotated[str, strawberry.argument(metadata={RULE: TypeAdapter(ExternalId)})]
 
 First = Annotated[
     int | None, strawberry.argument(description="Page size (top level ≤ 500, nested ≤ 100).")

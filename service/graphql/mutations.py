@@ -15,6 +15,7 @@ from service.core.bulk import BulkRejected
 from service.core.errors import Invalid
 from service.goals import service as goals_service
 from service.goals.schemas import JointGoalCreate
+from service.graphql.arguments import ExternalIdArg, KeyArg
 from service.graphql.types import Ctx, Feedback, Goal, HandoffEvent, Review
 from service.handoffs import service as handoffs_service
 from service.handoffs.schemas import EventUpsert, ReviewCreate
@@ -129,7 +130,7 @@ async def _one_batch(items: list[dict[str, Any]]) -> AsyncIterator[list[Any]]:
 class Mutation:
     @strawberry.mutation(description="Register one occurrence (an upsert by external id).")
     async def upsert_handoff_event(
-        self, info: Ctx, handoff: str, external_id: str, input: EventInput
+        self, info: Ctx, handoff: KeyArg, external_id: ExternalIdArg, input: EventInput
     ) -> EventResult:
         data = _parse(EventUpsert, _fields(input))
         async with info.context.write() as session:
@@ -166,7 +167,7 @@ class Mutation:
 
     @strawberry.mutation(description="Register a customer's rating at a touchpoint.")
     async def upsert_feedback(
-        self, info: Ctx, touchpoint: str, external_id: str, input: FeedbackInput
+        self, info: Ctx, touchpoint: KeyArg, external_id: ExternalIdArg, input: FeedbackInput
     ) -> FeedbackResult:
         data = _parse(FeedbackUpsert, _fields(input))
         async with info.context.write() as session:
@@ -176,14 +177,14 @@ class Mutation:
             return FeedbackResult(feedback=Feedback.from_model(row, touchpoint), created=created)
 
     @strawberry.mutation(description="The receiving unit's pulse on a handoff.")
-    async def add_handoff_review(self, info: Ctx, handoff: str, input: ReviewInput) -> Review:
+    async def add_handoff_review(self, info: Ctx, handoff: KeyArg, input: ReviewInput) -> Review:
         data = _parse(ReviewCreate, _fields(input))
         async with info.context.write() as session:
             review = await handoffs_service.add_review(session, info.context.principal, handoff, data)
             return Review.from_model(review)
 
     @strawberry.mutation(description="Propose a joint goal on a partner agreement.")
-    async def propose_joint_goal(self, info: Ctx, agreement: str, input: JointGoalInput) -> Goal:
+    async def propose_joint_goal(self, info: Ctx, agreement: KeyArg, input: JointGoalInput) -> Goal:
         data = _parse(JointGoalCreate, _fields(input))
         async with info.context.write() as session:
             goal = await goals_service.propose_joint_goal(
@@ -192,7 +193,7 @@ class Mutation:
             return Goal.from_model(goal)
 
     @strawberry.mutation(description="Accept a proposed joint goal (writer or admin).")
-    async def accept_joint_goal(self, info: Ctx, agreement: str, goal: str) -> Goal:
+    async def accept_joint_goal(self, info: Ctx, agreement: KeyArg, goal: KeyArg) -> Goal:
         async with info.context.write() as session:
             accepted = await goals_service.accept_joint_goal(
                 session, info.context.principal, agreement, goal

@@ -9,7 +9,18 @@ from service.alignment import service as alignment_service
 from service.alignment.constants import ConflictStatus as ConflictStatusValue
 from service.core.errors import NotFoundFor
 from service.goals import service as goals_service
-from service.graphql.arguments import After, AsOf, BucketArg, First, From, To, page, window
+from service.graphql.arguments import (
+    After,
+    AsOf,
+    BucketArg,
+    ExternalIdArg,
+    First,
+    From,
+    KeyArg,
+    To,
+    page,
+    window,
+)
 from service.graphql.types import (
     Agreement,
     Case,
@@ -50,7 +61,7 @@ class Scores:
 
     @strawberry.field
     async def unit(
-        self, info: Ctx, key: str, start: From = None, end: To = None, as_of: AsOf = None,
+        self, info: Ctx, key: KeyArg, start: From = None, end: To = None, as_of: AsOf = None,
         bucket: BucketArg = None,
     ) -> Score | None:
         async with info.context.db() as session:
@@ -61,7 +72,7 @@ class Scores:
 
     @strawberry.field
     async def handoff(
-        self, info: Ctx, key: str, start: From = None, end: To = None, as_of: AsOf = None,
+        self, info: Ctx, key: KeyArg, start: From = None, end: To = None, as_of: AsOf = None,
         bucket: BucketArg = None,
     ) -> Score | None:
         async with info.context.db() as session:
@@ -72,7 +83,7 @@ class Scores:
 
     @strawberry.field
     async def touchpoint(
-        self, info: Ctx, key: str, start: From = None, end: To = None, as_of: AsOf = None,
+        self, info: Ctx, key: KeyArg, start: From = None, end: To = None, as_of: AsOf = None,
         bucket: BucketArg = None,
     ) -> Score | None:
         async with info.context.db() as session:
@@ -83,7 +94,7 @@ class Scores:
 
     @strawberry.field
     async def journey(
-        self, info: Ctx, key: str, start: From = None, end: To = None, as_of: AsOf = None,
+        self, info: Ctx, key: KeyArg, start: From = None, end: To = None, as_of: AsOf = None,
         bucket: BucketArg = None,
     ) -> Score | None:
         async with info.context.db() as session:
@@ -94,7 +105,7 @@ class Scores:
 
     @strawberry.field
     async def partner(
-        self, info: Ctx, key: str, start: From = None, end: To = None, as_of: AsOf = None,
+        self, info: Ctx, key: KeyArg, start: From = None, end: To = None, as_of: AsOf = None,
         bucket: BucketArg = None,
     ) -> Score | None:
         async with info.context.db() as session:
@@ -107,7 +118,7 @@ class Scores:
 @strawberry.type
 class Query:
     @strawberry.field
-    async def unit(self, info: Ctx, key: str) -> Unit | None:
+    async def unit(self, info: Ctx, key: KeyArg) -> Unit | None:
         async with info.context.db() as session:
             return Unit.from_model(await units_service.get(session, info.context.principal, key))
 
@@ -119,7 +130,7 @@ class Query:
         return Page(items=[Unit.from_model(u) for u in rows], next_cursor=cursor)
 
     @strawberry.field(description="A partner, supplier, channel or alliance unit.")
-    async def partner(self, info: Ctx, key: str) -> Unit | None:
+    async def partner(self, info: Ctx, key: KeyArg) -> Unit | None:
         async with info.context.db() as session:
             unit = await units_service.get(session, info.context.principal, key)
         if UnitKind(unit.kind) not in EXTERNAL_KINDS:
@@ -127,7 +138,7 @@ class Query:
         return Unit.from_model(unit)
 
     @strawberry.field
-    async def journey(self, info: Ctx, key: str) -> Journey | None:
+    async def journey(self, info: Ctx, key: KeyArg) -> Journey | None:
         async with info.context.db() as session:
             found = await journeys_service.get_journey(session, info.context.principal, key)
         return Journey.from_model(found)
@@ -140,7 +151,7 @@ class Query:
         return Page(items=[Journey.from_model(j) for j in rows], next_cursor=cursor)
 
     @strawberry.field
-    async def touchpoint(self, info: Ctx, key: str) -> Touchpoint | None:
+    async def touchpoint(self, info: Ctx, key: KeyArg) -> Touchpoint | None:
         async with info.context.db() as session:
             found = await journeys_service.get_touchpoint(session, info.context.principal, key)
         return Touchpoint.from_model(found)
@@ -157,7 +168,7 @@ class Query:
         return Page(items=[Touchpoint.from_model(t) for t in rows], next_cursor=cursor)
 
     @strawberry.field
-    async def handoff(self, info: Ctx, key: str) -> Handoff | None:
+    async def handoff(self, info: Ctx, key: KeyArg) -> Handoff | None:
         async with info.context.db() as session:
             found = await handoffs_service.get(session, info.context.principal, key)
         return Handoff.from_model(found)
@@ -170,7 +181,7 @@ class Query:
         return Page(items=[Handoff.from_model(h) for h in rows], next_cursor=cursor)
 
     @strawberry.field
-    async def goal(self, info: Ctx, key: str) -> Goal | None:
+    async def goal(self, info: Ctx, key: KeyArg) -> Goal | None:
         async with info.context.db() as session:
             found = await goals_service.get(session, info.context.principal, key)
         return Goal.from_model(found)
@@ -190,7 +201,7 @@ class Query:
         return Page(items=[Metric.from_model(m) for m in rows], next_cursor=cursor)
 
     @strawberry.field
-    async def partner_agreement(self, info: Ctx, key: str) -> Agreement | None:
+    async def partner_agreement(self, info: Ctx, key: KeyArg) -> Agreement | None:
         async with info.context.db() as session:
             found = await agreements_service.get(session, info.context.principal, key)
         return Agreement.from_model(found)
@@ -207,7 +218,7 @@ class Query:
         return Page(items=[Agreement.from_model(a) for a in rows], next_cursor=cursor)
 
     @strawberry.field(name="case", description="A customer's path across silos.")
-    async def case_path(self, info: Ctx, ref: str) -> Case | None:
+    async def case_path(self, info: Ctx, ref: ExternalIdArg) -> Case | None:
         async with info.context.db() as session:
             read = await alignment_service.get_case(session, info.context.principal, ref)
         return Case.from_read(read)

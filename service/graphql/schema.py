@@ -25,7 +25,7 @@ from service.graphql.context import Context
 from service.graphql.http import SiloSpanGraphQLRouter
 from service.graphql.mutations import Mutation
 from service.graphql.queries import Query
-from service.graphql.security import NestedPageCost, should_mask
+from service.graphql.security import CheckedArguments, NestedPageCost, should_mask
 
 
 class Schema(strawberry.Schema):
@@ -45,6 +45,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         partial(MaxAliasesLimiter, max_alias_count=settings.graphql_max_aliases),
         partial(MaxTokensLimiter, max_token_count=settings.graphql_max_tokens),
         partial(AddValidationRules, [NestedPageCost]),
+        CheckedArguments,
         partial(MaskErrors, should_mask_error=should_mask),
     ]
     if not (development or settings.graphql_ide_enabled):

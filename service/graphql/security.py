@@ -2,19 +2,36 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from graphql import (
+    BREAK,
+    SKIP,
+    ArgumentNode,
+    DocumentNode,
+    ExecutionResult,
     FieldNode,
     GraphQLError,
+    GraphQLSchema,
     IntValueNode,
+    OperationDefinitionNode,
+    StringValueNode,
+    TypeInfo,
+    TypeInfoVisitor,
     ValidationContext,
     ValidationRule,
     VariableNode,
+    Visitor,
+    get_operation_ast,
+    visit,
 )
+from pydantic import ValidationError
+from strawberry.extensions import SchemaExtension
+from strawberry.schema.schema_converter import GraphQLCoreConverter
 
-from service.core.errors import DomainError
-from service.graphql.arguments import DEFAULT_PAGE, TOP_LEVEL_MAX
+from service.core.errors import DomainError, Invalid
+from service.graphql.arguments import DEFAULT_PAGE, RULE, TOP_LEVEL_MAX
 
 #: The most rows nested pages may multiply to (e.g. 100 handoffs × 100 events each).
 MAX_PAGE_PRODUCT = 10_000
@@ -60,6 +77,93 @@ def _first(node: FieldNode) -> int:
         if isinstance(argument.value, VariableNode):
             return TOP_LEVEL_MAX
     return DEFAULT_PAGE
+
+
+class CheckedArguments(SchemaExtension):
+    """Arguments declared with a rule (``KeyArg``, ``ExternalIdArg``) must pass it.
+
+    Checked once per operation, on literals and variables alike, before any resolver runs:
+    a key REST would refuse in a path (a NUL byte, which PostgreSQL cannot even compare,
+    an upper-case letter, 65 characters) refuses the whole operation with an ``invalid``
+    error naming the argument, as a GraphQL validation error would, and nothing is read
+    or written.
+    """
+
+    def on_execute(self) -> Iterator[None]:
+        context = self.execution_context
+        if context.graphql_document is not None and context.result is None:
+            errors = argument_errors(
+                context.schema._schema,
+                context.graphql_document,
+                context.variables or {},
+                context.operation_name,
+            )
+            if errors:
+                context.result = ExecutionResult(data=None, errors=errors)
+        yield
+
+
+def argument_errors(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    variables: dict[str, Any],
+    operation_name: str | None,
+) -> list[GraphQLError]:
+    """Every argument of the operation (and its fragments) whose value breaks its rule."""
+    operation = get_operation_ast(document, operation_name)
+    if operation is None:
+        return []  # execution reports the missing or ambiguous operation
+    defaults = {
+        definition.variable.name.value: definition.default_value
+        for definition in operation.variable_definitions or ()
+    }
+    type_info = TypeInfo(schema)
+    errors: list[GraphQLError] = []
+
+    def value_of(node: ArgumentNode) -> Any:
+        value = node.value
+        if isinstance(value, VariableNode):
+            name = value.name.value
+            if name in variables:
+                return variables[name]
+            value = defaults.get(name)
+        return value.value if isinstance(value, StringValueNode) else None
+
+    class Arguments(Visitor):
+        def enter_operation_definition(self, node: OperationDefinitionNode, *_: Any) -> Any:
+            return None if node is operation else SKIP
+
+        def enter_argument(self, node: ArgumentNode, *_: Any) -> Any:
+            argument = type_info.get_argument()
+            backref = GraphQLCoreConverter.DEFINITION_BACKREF
+            definition = argument and argument.extensions.get(backref)
+            rule = definition.metadata.get(RULE) if definition else None
+            value = value_of(node)
+            if rule is None or not isinstance(value, str):
+                return  # no rule, or null or a wrong type: GraphQL itself answers those
+            try:
+                rule.validate_python(value)
+            except ValidationError as exc:
+                name = node.name.value
+                refusal = Invalid(f"{name}: {exc.errors()[0]['msg']}", loc=(name,))
+                errors.append(
+                    GraphQLError(
+                        refusal.detail,
+                        node,
+                        original_error=refusal,
+                        extensions=refusal.extensions,
+                    )
+                )
+                if len(errors) >= MAX_ARGUMENT_ERRORS:
+                    return BREAK
+            return None
+
+    visit(document, TypeInfoVisitor(type_info, Arguments()))
+    return errors
+
+
+#: Enough refused arguments to fix a request by; the rest are left out.
+MAX_ARGUMENT_ERRORS = 20
 
 
 def should_mask(error: GraphQLError) -> bool:
