@@ -76,8 +76,9 @@ class SiloSpanGraphQLRouter(GraphQLRouter):
         else:
             content_type, _ = parse_content_type(request.content_type or "")
             if content_type != JSON_MEDIA_TYPE:
+                sent = content_type or "no content type"
                 raise BadGraphQLRequest(
-                    f"send the operation as {JSON_MEDIA_TYPE}, not {content_type or 'no content type'}",
+                    f"send the operation as {JSON_MEDIA_TYPE}, not {sent}",
                     loc=("header", "content-type"),
                 )
             data = _decode(await request.get_body(), loc=("body",))
