@@ -57,7 +57,7 @@ from service.alignment.structure import (
     touchpoint_facts,
 )
 from service.core.errors import Invalid, NotFoundFor
-from service.core.fields import format_duration
+from service.core.fields import format_duration, supported_instant
 from service.core.pagination import PageRequest, page_of
 from service.core.permissions import Action, Principal
 from service.core.types import utcnow
@@ -87,6 +87,14 @@ def make_window(
     Buckets step by a day, a week or a calendar month from ``from``, in ``from``'s own UTC
     offset, so day buckets of a window starting at local midnight end at local midnights.
     """
+    # Both doors pass their moments here (GraphQL's DateTime may even lack an offset), so
+    # the bounds that keep the date arithmetic below inside the calendar hold for both.
+    for name, moment in (("from", start), ("to", end), ("as_of", as_of)):
+        if moment is not None:
+            try:
+                supported_instant(moment)
+            except ValueError as exc:
+                raise Invalid(f"{name}: {exc}", loc=("query", name)) from exc
     as_of = as_of or utcnow()
     end = end or as_of
     start = start or end - DEFAULT_WINDOW

@@ -66,25 +66,46 @@ def _iso_text(value: Any) -> Any:
     return value
 
 
-def _utc(value: datetime) -> datetime:
+# Every instant a client sends lies in [EARLIEST, LATEST]. Far enough from datetime's own
+# limits (years 1 and 9999) that adding a window (90 days back), a duration (at most
+# MAX_DURATION) or a bucket step (at most 400 months) can never leave the calendar, and
+# wide enough for any real handoff, feedback or score window.
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+_OUT_OF_RANGE = (
+    f"timestamp must be between {EARLIEST.isoformat().replace('+00:00', 'Z')} "
+    f"and {LATEST.isoformat().replace('+00:00', 'Z')}"
+)
+
+
+def supported_instant(value: datetime) -> datetime:
+    """``value`` in UTC, if it has an offset and lies in [EARLIEST, LATEST]; else ValueError."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError("timestamp must have an offset, such as Z or +01:00")
     # Stored as UTC: a far-past or far-future moment that cannot be converted is invalid
     # input, not a server error.
     try:
-        return value.astimezone(UTC)
+        instant = value.astimezone(UTC)
     except (OverflowError, ValueError) as exc:
-        raise ValueError("timestamp is out of range") from exc
+        raise ValueError(_OUT_OF_RANGE) from exc
+    if not EARLIEST <= instant <= LATEST:
+        raise ValueError(_OUT_OF_RANGE)
+    return instant
 
 
 Timestamp = Annotated[
     AwareDatetime,
     BeforeValidator(_iso_text),
-    AfterValidator(_utc),
-    Field(description="ISO 8601 timestamp with an offset; one without an offset is rejected."),
+    AfterValidator(supported_instant),
+    Field(
+        description="ISO 8601 timestamp with an offset (one without is rejected), "
+        "between 1900-01-01T00:00:00Z and 9000-01-01T00:00:00Z."
+    ),
 ]
 
 
 def _convertible(value: datetime) -> datetime:
-    _utc(value)
+    supported_instant(value)
     return value
 
 
@@ -93,7 +114,10 @@ LocalTimestamp = Annotated[
     AwareDatetime,
     BeforeValidator(_iso_text),
     AfterValidator(_convertible),
-    Field(description="ISO 8601 timestamp with an offset; one without an offset is rejected."),
+    Field(
+        description="ISO 8601 timestamp with an offset (one without is rejected), "
+        "between 1900-01-01T00:00:00Z and 9000-01-01T00:00:00Z."
+    ),
 ]
 Rating = Annotated[int, Field(ge=1, le=5)]
 

@@ -1361,6 +1361,59 @@ class TestBadInput:
         )
         assert response.status_code == 200, response.text
 
+    @pytest.mark.parametrize("path", ["scores/company", "scores/handoffs", "findings"])
+    @pytest.mark.parametrize(
+        ("name", "value"),
+        [
+            ("as_of", "0001-01-01T00:00:00Z"),
+            ("as_of", "9999-12-31T23:59:59Z"),
+            ("to", "0001-01-01T00:00:00Z"),
+            ("to", "1899-12-31T23:59:59Z"),
+            ("from", "9999-12-31T00:00:00Z"),
+            ("as_of", "1900-01-01T00:00:00+00:01"),
+            ("as_of", "9000-01-01T00:00:00.000001Z"),
+        ],
+    )
+    async def test_an_instant_outside_the_supported_years_is_422_naming_it(
+        self, client, keys, scored, path, name, value
+    ):
+        # A 90-day default window or a bucket step from such a moment leaves the calendar.
+        params = {name: value}
+        if name == "from":
+            params["to"] = "9999-12-31T23:59:59Z"
+        response = await client.get(f"/v1/{path}", params=params, headers=await keys.reader())
+
+        body = assert_problem(response, 422, "validation_failed")
+        assert ["query", name] in [e["loc"] for e in body["errors"]]
+        assert "1900-01-01" in response.text
+
+    @pytest.mark.parametrize("bucket", ["day", "month"])
+    async def test_buckets_up_to_the_last_supported_instant(self, client, keys, scored, bucket):
+        response = await client.get(
+            "/v1/scores/company",
+            params={
+                "from": "8999-12-25T00:00:00-05:00",
+                "to": "9000-01-01T00:00:00Z",
+                "as_of": "9000-01-01T00:00:00Z",
+                "bucket": bucket,
+            },
+            headers=await keys.reader(),
+        )
+
+        assert response.status_code == 200, response.text
+        assert instant(response.json()["window"]["to"]) == datetime(9000, 1, 1, tzinfo=UTC)
+
+    async def test_the_first_supported_instant_may_be_as_of(self, client, keys, scored):
+        response = await client.get(
+            "/v1/scores/company", params={"as_of": "1900-01-01T00:00:00Z"},
+            headers=await keys.reader(),
+        )
+
+        assert response.status_code == 200, response.text
+        window_read = response.json()["window"]
+        assert instant(window_read["to"]) == datetime(1900, 1, 1, tzinfo=UTC)
+        assert instant(window_read["from"]) == datetime(1900, 1, 1, tzinfo=UTC) - timedelta(days=90)
+
     @pytest.mark.parametrize("path", [p for p in PATHS if p != "company"])
     async def test_unknown_key(self, client, keys, scored, path):
         kind = path.split("/")[0]

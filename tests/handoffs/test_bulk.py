@@ -208,6 +208,14 @@ class TestBulkUpsertHandoffEvents:
         assert body["errors_truncated"] is False
         assert await event_count(session) == 0
 
+    async def test_a_start_too_late_to_fall_due_is_an_item_error(self, client, keys, session, kyc):
+        # started_at + the handoff's PT4H would pass the last date there is.
+        items = [item("e0"), item("e1", started_at="9999-12-31T22:00:00Z"), item("e2")]
+        response = await client.post(URL, json=items, headers=await keys.writer())
+        body = assert_problem(response, 422, "bulk_rejected")
+        assert [(e["index"], e["loc"]) for e in body["errors"]] == [(1, [1, "started_at"])]
+        assert await event_count(session) == 0
+
     async def test_an_unknown_handoff_is_an_item_error(self, client, keys, session, kyc):
         items = [item("e0"), item("e1", handoff="nowhere")]
         response = await client.post(URL, json=items, headers=await keys.writer())

@@ -737,6 +737,37 @@ class TestUpsertHandoffEvent:
         assert body["errors"][0]["loc"] == ["body", field]
         assert await count(session, HandoffEvent) == 0
 
+    @pytest.mark.parametrize(
+        ("field", "value"),
+        [
+            ("started_at", "9999-12-31T22:00:00Z"),  # + PT4H would leave the calendar
+            ("started_at", "0001-01-01T00:00:00Z"),
+            ("started_at", "1899-12-31T23:59:59Z"),
+            ("due_at", "9000-01-01T00:00:01Z"),
+            ("delivered_at", "9999-12-31T23:59:59Z"),
+        ],
+    )
+    async def test_a_timestamp_outside_the_supported_years_is_422(
+        self, client, keys, session, kyc, field, value
+    ):
+        payload = {"started_at": "2026-01-01T10:00:00Z", field: value}
+        response = await client.put(
+            "/v1/handoffs/kyc/events/e1", json=payload, headers=await keys.writer()
+        )
+        body = assert_problem(response, 422, "validation_failed")
+        assert body["errors"][0]["loc"] == ["body", field]
+        assert "9000-01-01T00:00:00Z" in body["errors"][0]["msg"]
+        assert await count(session, HandoffEvent) == 0
+
+    async def test_the_last_supported_start_takes_its_due_date_past_it(self, client, keys, kyc):
+        response = await client.put(
+            "/v1/handoffs/kyc/events/e1",
+            json={"started_at": "9000-01-01T00:00:00Z"},
+            headers=await keys.writer(),
+        )
+        assert response.status_code == 201, response.text
+        assert instant(response.json()["due_at"]) == instant("9000-01-01T04:00:00+00:00")
+
     async def test_started_at_is_required(self, client, keys, session, kyc):
         response = await client.put(
             "/v1/handoffs/kyc/events/e1", json={"quality": 3}, headers=await keys.writer()
