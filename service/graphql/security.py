@@ -12,10 +12,17 @@ from graphql import (
     DocumentNode,
     ExecutionResult,
     FieldNode,
+    FragmentSpreadNode,
     GraphQLError,
+    GraphQLField,
+    GraphQLInterfaceType,
+    GraphQLNamedType,
+    GraphQLObjectType,
     GraphQLSchema,
+    InlineFragmentNode,
     IntValueNode,
     OperationDefinitionNode,
+    SelectionSetNode,
     StringValueNode,
     TypeInfo,
     TypeInfoVisitor,
@@ -23,7 +30,9 @@ from graphql import (
     ValidationRule,
     VariableNode,
     Visitor,
+    get_named_type,
     get_operation_ast,
+    type_from_ast,
     visit,
 )
 from pydantic import ValidationError
@@ -38,45 +47,94 @@ MAX_PAGE_PRODUCT = 10_000
 
 
 class NestedPageCost(ValidationRule):
-    """Refuses queries whose nested ``first`` arguments multiply beyond MAX_PAGE_PRODUCT.
+    """Refuses operations whose nested ``first`` arguments multiply beyond MAX_PAGE_PRODUCT.
 
-    A ``first`` given as a variable counts as the largest page allowed, since validation
-    runs before variables are known.
+    Each operation is walked as it will run, fragments spread in place, so a page inside
+    a fragment multiplies with the pages around the spread. A ``first`` given as a
+    variable counts as the largest page allowed, since validation runs before variables
+    are known. The error is reported once, at the page that crosses the limit (the
+    fields under it are not reported again); one error per such page.
     """
 
     def __init__(self, context: ValidationContext) -> None:
         super().__init__(context)
-        self._stack: list[int] = [1]
+        self._reported: set[int] = set()
 
-    def enter_field(self, node: FieldNode, *_: Any) -> None:
-        definition = self.context.get_field_def()
-        paginated = definition is not None and "first" in definition.args
-        size = _first(node) if paginated else 1
-        product = self._stack[-1] * size
-        if product > MAX_PAGE_PRODUCT:
-            self.report_error(
-                GraphQLError(
-                    f"nested pages under '{node.name.value}' could return {product:,} rows; "
-                    f"at most {MAX_PAGE_PRODUCT:,} are allowed: ask for smaller pages",
-                    node,
-                    extensions={"code": "query_too_costly", "cost": product},
-                )
+    def enter_operation_definition(self, node: OperationDefinitionNode, *_: Any) -> Any:
+        root = self.context.schema.get_root_type(node.operation)
+        if root is not None:
+            self._walk(node.selection_set, root, 1, (), frozenset())
+        return SKIP
+
+    def enter_fragment_definition(self, *_: Any) -> Any:
+        return SKIP  # walked where it is spread
+
+    def _walk(
+        self,
+        selection_set: SelectionSetNode,
+        parent: GraphQLNamedType,
+        product: int,
+        pages: tuple[str, ...],
+        spread: frozenset[str],
+    ) -> None:
+        for selection in selection_set.selections:
+            if isinstance(selection, FieldNode):
+                definition = _field_definition(parent, selection.name.value)
+                if definition is None:
+                    continue  # an unknown field: another rule reports it
+                total, path = product, pages
+                if "first" in definition.args:
+                    size, shown = _first(selection)
+                    total, path = product * size, (*pages, f"{selection.name.value}({shown})")
+                    if total > MAX_PAGE_PRODUCT:
+                        self._report(selection, path, total)
+                        continue
+                if selection.selection_set is not None:
+                    field_type = get_named_type(definition.type)
+                    self._walk(selection.selection_set, field_type, total, path, spread)
+            elif isinstance(selection, InlineFragmentNode):
+                condition = selection.type_condition
+                inner = type_from_ast(self.context.schema, condition) if condition else parent
+                self._walk(selection.selection_set, inner or parent, product, pages, spread)
+            elif isinstance(selection, FragmentSpreadNode):
+                name = selection.name.value
+                fragment = self.context.get_fragment(name)
+                if fragment is None or name in spread:
+                    continue  # unknown or cyclic: other rules report it
+                inner = type_from_ast(self.context.schema, fragment.type_condition)
+                self._walk(fragment.selection_set, inner or parent, product, pages, spread | {name})
+
+    def _report(self, node: FieldNode, pages: tuple[str, ...], total: int) -> None:
+        if id(node) in self._reported:
+            return  # the same page reached again through another spread
+        self._reported.add(id(node))
+        self.report_error(
+            GraphQLError(
+                f"{' × '.join(pages)} could return up to {total:,} rows; at most "
+                f"{MAX_PAGE_PRODUCT:,} are allowed: ask for smaller pages",
+                node,
+                extensions={"code": "query_too_costly", "cost": total, "maximum": MAX_PAGE_PRODUCT},
             )
-        self._stack.append(product)
-
-    def leave_field(self, *_: Any) -> None:
-        self._stack.pop()
+        )
 
 
-def _first(node: FieldNode) -> int:
+def _field_definition(parent: GraphQLNamedType, name: str) -> GraphQLField | None:
+    if isinstance(parent, (GraphQLObjectType, GraphQLInterfaceType)):
+        return parent.fields.get(name)
+    return None
+
+
+def _first(node: FieldNode) -> tuple[int, str]:
+    """The page size a field asks for, and how to show it."""
     for argument in node.arguments or ():
         if argument.name.value != "first":
             continue
         if isinstance(argument.value, IntValueNode):
-            return max(1, int(argument.value.value))
+            size = max(1, int(argument.value.value))
+            return size, f"first: {size}"
         if isinstance(argument.value, VariableNode):
-            return TOP_LEVEL_MAX
-    return DEFAULT_PAGE
+            return TOP_LEVEL_MAX, f"first: ${argument.value.name.value}, counted as {TOP_LEVEL_MAX}"
+    return DEFAULT_PAGE, f"{DEFAULT_PAGE} by default"
 
 
 class CheckedArguments(SchemaExtension):

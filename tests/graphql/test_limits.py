@@ -6,6 +6,7 @@ import pytest
 
 from service.core.config import Environment
 from service.graphql.schema import build_schema
+from service.graphql.security import MAX_PAGE_PRODUCT
 from tests.factories import make_unit
 
 
@@ -65,15 +66,6 @@ class TestLimits:
         body = (await gql(f"{{ handoffs(first: {first}) {{ items {{ key }} }} }}", await keys.reader())).json()
         assert body["errors"][0]["extensions"]["code"] == "page_too_large"
 
-    async def test_nested_pages_that_multiply_too_far_are_refused(
-        self, gql, keys, count_statements
-    ):
-        query = "{ handoffs(first: 500) { items { events(first: 100) { items { dueAt } } } } }"
-        body, statements = await _statements_after_auth(
-            gql, await keys.reader(), query, count_statements
-        )
-        assert body["errors"][0]["extensions"]["code"] == "query_too_costly"
-        assert statements == 0
 
     async def test_a_nested_page_over_the_nested_maximum_is_refused(self, gql, keys, session):
         await make_unit(session, key="u")
@@ -87,6 +79,89 @@ class TestLimits:
             assert response.status_code == 200
         else:
             assert response.status_code in (404, 405)
+
+
+class TestNestedPageCost:
+    """Nested pages multiply; over MAX_PAGE_PRODUCT rows the query is refused, once."""
+
+    @staticmethod
+    def _costly(body: dict) -> list[dict]:
+        _refused(body)
+        errors = body["errors"]
+        assert all(e["extensions"]["code"] == "query_too_costly" for e in errors), errors
+        return errors
+
+    async def test_nested_pages_that_multiply_too_far_are_refused(
+        self, gql, keys, count_statements
+    ):
+        query = "{ handoffs(first: 500) { items { events(first: 100) { items { dueAt } } } } }"
+        body, statements = await _statements_after_auth(
+            gql, await keys.reader(), query, count_statements
+        )
+        assert statements == 0
+        [error] = self._costly(body)
+        assert error["message"] == (
+            "handoffs(first: 500) × events(first: 100) could return up to 50,000 rows; "
+            "at most 10,000 are allowed: ask for smaller pages"
+        )
+        assert error["locations"] == [{"line": 1, "column": 34}]
+        assert error["extensions"] == {
+            "code": "query_too_costly", "cost": 50_000, "maximum": MAX_PAGE_PRODUCT
+        }
+
+    async def test_fields_under_the_costly_page_are_not_reported_again(self, gql, keys):
+        query = (
+            "{ handoffs(first: 500) { items { events(first: 100) { items { dueAt status "
+            "handoff { reviews(first: 100) { items { needs } } } } } } } }"
+        )
+        [error] = self._costly((await gql(query, await keys.reader())).json())
+        assert error["message"].startswith("handoffs(first: 500) × events(first: 100) ")
+
+    async def test_each_costly_page_is_named_once(self, gql, keys):
+        query = (
+            "{ handoffs(first: 500) { items { events(first: 100) { items { dueAt } } "
+            "reviews(first: 100) { items { needs } } } } }"
+        )
+        errors = self._costly((await gql(query, await keys.reader())).json())
+        assert [e["message"].split(" could")[0] for e in errors] == [
+            "handoffs(first: 500) × events(first: 100)",
+            "handoffs(first: 500) × reviews(first: 100)",
+        ]
+
+    async def test_defaults_and_variables_count(self, gql, keys):
+        query = "query($n: Int) { handoffs(first: $n) { items { events { items { dueAt } } } } }"
+        [error] = self._costly((await gql(query, await keys.reader(), {"n": 1})).json())
+        assert error["message"].startswith(
+            "handoffs(first: $n, counted as 500) × events(50 by default) could return up to 25,000"
+        )
+
+    async def test_a_page_inside_a_fragment_multiplies_with_the_spread(self, gql, keys):
+        query = (
+            "{ handoffs(first: 500) { ...Events } } "
+            "fragment Events on HandoffPage { items { events(first: 100) { items { dueAt } } } }"
+        )
+        [error] = self._costly((await gql(query, await keys.reader())).json())
+        assert error["extensions"]["cost"] == 50_000
+
+    async def test_a_page_inside_an_inline_fragment_counts(self, gql, keys):
+        query = (
+            "{ handoffs(first: 500) { ... on HandoffPage { items { "
+            "events(first: 100) { items { dueAt } } } } } }"
+        )
+        [error] = self._costly((await gql(query, await keys.reader())).json())
+        assert error["extensions"]["cost"] == 50_000
+
+    async def test_a_fragment_spread_twice_is_reported_once(self, gql, keys):
+        query = (
+            "{ handoffs(first: 500) { ...Events ...Events } } "
+            "fragment Events on HandoffPage { items { events(first: 100) { items { dueAt } } } }"
+        )
+        assert len(self._costly((await gql(query, await keys.reader())).json())) == 1
+
+    async def test_pages_within_the_limit_pass(self, gql, keys):
+        query = "{ handoffs(first: 100) { items { events(first: 100) { items { dueAt } } } } }"
+        body = (await gql(query, await keys.reader())).json()
+        assert body == {"data": {"handoffs": {"items": []}}}
 
 
 class TestMaskedErrors:
