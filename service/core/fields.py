@@ -125,7 +125,11 @@ _DURATION = re.compile(
     r"^P(?!$)(?:(?P<weeks>\d+)W)?(?:(?P<days>\d+)D)?"
     r"(?:T(?=\d)(?:(?P<hours>\d+)H)?(?:(?P<minutes>\d+)M)?(?:(?P<seconds>\d+(?:\.\d{1,6})?)S)?)?$"
 )
+# The longest duration a client may send: ten years of 365 days. Longer than any real
+# promise or expected time, and short enough that a supported instant plus it stays far
+# inside the calendar (see LATEST).
 MAX_DURATION = timedelta(days=3650)
+_TOO_LONG = "a duration must not exceed 10 years (P3650D)"
 
 
 def parse_duration(value: Any) -> timedelta:
@@ -139,14 +143,17 @@ def parse_duration(value: Any) -> timedelta:
                 "such as PT4H or P2D (years and months are ambiguous and not accepted)"
             )
         parts = {name: float(v) for name, v in match.groupdict().items() if v}
-        parsed = timedelta(**parts)
+        try:
+            parsed = timedelta(**parts)
+        except OverflowError as exc:  # past timedelta's own limit: far over MAX_DURATION
+            raise ValueError(_TOO_LONG) from exc
     else:
         # ValueError, not TypeError: pydantic reports it as a 422 validation error.
         raise ValueError("expected an ISO 8601 duration string such as PT4H")  # noqa: TRY004
     if parsed <= timedelta(0):
         raise ValueError("a duration must be positive")
     if parsed > MAX_DURATION:
-        raise ValueError("a duration must not exceed 10 years")
+        raise ValueError(_TOO_LONG)
     return parsed
 
 
@@ -172,11 +179,21 @@ def format_duration(value: timedelta) -> str:
     return out if out != "P" else "PT0S"
 
 
+# For requests: a positive ISO 8601 duration in weeks, days, hours, minutes or seconds, at
+# most MAX_DURATION (10 years, P3650D); anything else, however large, is a 422.
 IsoDuration = Annotated[
     timedelta,
     BeforeValidator(parse_duration),
     PlainSerializer(format_duration, return_type=str, when_used="json"),
-    WithJsonSchema({"type": "string", "format": "duration", "examples": ["PT4H", "P2D"]}),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "format": "duration",
+            "description": "Positive ISO 8601 duration in weeks, days, hours, minutes or "
+            "seconds, at most 10 years (P3650D).",
+            "examples": ["PT4H", "P2D"],
+        }
+    ),
 ]
 
 # For responses: any duration (zero, or longer than an input may be), written the same way.

@@ -194,6 +194,35 @@ class TestCreateHandoff:
         assert body["errors"][0]["loc"] == ["body", "expected_within"]
         assert await count(session, Handoff) == 0
 
+    @pytest.mark.parametrize(
+        "duration",
+        [
+            "P3650DT0.000001S",
+            "PT87601H",
+            "P99999999999D",
+            "PT9999999999999999999H",
+            "P9999999999999999W",
+            "PT99999999999999999999999999.5S",
+            "P" + "9" * 400 + "D",
+        ],
+    )
+    async def test_a_duration_over_ten_years_is_422(self, client, keys, session, units, duration):
+        response = await client.post(
+            "/v1/handoffs", json=handoff_body(expected_within=duration), headers=await keys.writer()
+        )
+        body = assert_problem(response, 422, "validation_failed")
+        assert body["errors"][0]["loc"] == ["body", "expected_within"]
+        assert "10 years" in body["errors"][0]["msg"]
+        assert await count(session, Handoff) == 0
+
+    @pytest.mark.parametrize("duration", ["P3650D", "PT87600H", "P521WT72H"])
+    async def test_ten_years_is_the_longest_duration(self, client, keys, units, duration):
+        response = await client.post(
+            "/v1/handoffs", json=handoff_body(expected_within=duration), headers=await keys.writer()
+        )
+        assert response.status_code == 201, response.text
+        assert response.json()["expected_within"] == "P3650D"
+
     @pytest.mark.parametrize("threshold", [0, 6, 3.5])
     async def test_a_quality_threshold_outside_1_to_5_is_422(
         self, client, keys, session, units, threshold
