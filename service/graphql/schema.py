@@ -25,7 +25,12 @@ from service.graphql.context import Context
 from service.graphql.http import SiloSpanGraphQLRouter
 from service.graphql.mutations import Mutation
 from service.graphql.queries import Query
-from service.graphql.security import CheckedArguments, NestedPageCost, should_mask
+from service.graphql.security import (
+    CheckedArguments,
+    FragmentExpansion,
+    NestedPageCost,
+    should_mask,
+)
 
 
 class Schema(strawberry.Schema):
@@ -41,6 +46,8 @@ def build_schema(settings: Settings) -> strawberry.Schema:
     development = settings.environment is Environment.development
     extensions = [
         # Factories, not shared instances: each request gets its own extension objects.
+        # FragmentExpansion first: the limiters below walk every fragment where it is spread.
+        FragmentExpansion,
         partial(QueryDepthLimiter, max_depth=settings.graphql_max_depth),
         partial(MaxAliasesLimiter, max_alias_count=settings.graphql_max_aliases),
         partial(MaxTokensLimiter, max_token_count=settings.graphql_max_tokens),

@@ -12,6 +12,7 @@ from graphql import (
     DocumentNode,
     ExecutionResult,
     FieldNode,
+    FragmentDefinitionNode,
     FragmentSpreadNode,
     GraphQLError,
     GraphQLField,
@@ -44,6 +45,103 @@ from service.graphql.arguments import DEFAULT_PAGE, RULE, TOP_LEVEL_MAX
 
 #: The most rows nested pages may multiply to (e.g. 100 handoffs × 100 events each).
 MAX_PAGE_PRODUCT = 10_000
+#: The most fields a document may select once its fragments are spread in place, and how
+#: deep fragments may spread fragments. The token limit bounds what a document spells
+#: out, not what it expands to: 40 fragments each spreading the next twice select 2^40.
+MAX_EXPANDED_FIELDS = 5_000
+MAX_FRAGMENT_DEPTH = 20
+
+
+class FragmentExpansion(SchemaExtension):
+    """Refuses a document whose fragments expand beyond the limits, before validation.
+
+    Strawberry's depth and alias limiters (and the cost rule) walk every fragment where it
+    is spread, so a fragment fan-out costs them exponential time. This check counts the
+    expanded fields once per fragment and, over the limit, answers the error in place of
+    validation, so none of them runs.
+    """
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        if context.graphql_document is not None and context.pre_execution_errors is None:
+            error = expansion_error(context.graphql_document)
+            if error is not None:
+                context.pre_execution_errors = [error]
+        yield
+
+
+def expansion_error(document: DocumentNode) -> GraphQLError | None:
+    """Why the document expands too far, or None. Linear in its size (no recursion)."""
+    own: dict[str, tuple[int, list[str]]] = {}
+    operations: list[tuple[int, list[str]]] = []
+    for definition in document.definitions:
+        if isinstance(definition, FragmentDefinitionNode):
+            own[definition.name.value] = _own_selections(definition.selection_set)
+        elif isinstance(definition, OperationDefinitionNode):
+            operations.append(_own_selections(definition.selection_set))
+    size: dict[str, int] = {}
+    depth: dict[str, int] = {}
+    for name in own:
+        _expand(name, own, size, depth)
+    fields = sum(count + sum(size.get(s, 0) for s in spreads) for count, spreads in operations)
+    deepest = max((depth.get(s, 0) for _, spreads in operations for s in spreads), default=0)
+    if deepest > MAX_FRAGMENT_DEPTH:
+        return GraphQLError(
+            f"fragments spread fragments {deepest} deep; at most {MAX_FRAGMENT_DEPTH} are allowed",
+            extensions={"code": "query_too_large", "maximum": MAX_FRAGMENT_DEPTH},
+        )
+    if fields > MAX_EXPANDED_FIELDS:
+        shown = f"{fields:,}" if fields < 10**9 else "more than a billion"
+        return GraphQLError(
+            f"with its fragments spread, the document selects {shown} fields; at most "
+            f"{MAX_EXPANDED_FIELDS:,} are allowed: spread fewer fragments",
+            extensions={"code": "query_too_large", "maximum": MAX_EXPANDED_FIELDS},
+        )
+    return None
+
+
+def _own_selections(selection_set: SelectionSetNode) -> tuple[int, list[str]]:
+    """The fields a selection set spells out, and the fragments it spreads (repeats kept)."""
+    fields, spreads, pending = 0, [], [selection_set]
+    while pending:
+        for selection in pending.pop().selections:
+            if isinstance(selection, FragmentSpreadNode):
+                spreads.append(selection.name.value)
+                continue
+            fields += isinstance(selection, FieldNode)
+            if selection.selection_set is not None:
+                pending.append(selection.selection_set)
+    return fields, spreads
+
+
+def _expand(
+    start: str,
+    own: dict[str, tuple[int, list[str]]],
+    size: dict[str, int],
+    depth: dict[str, int],
+) -> None:
+    """Fills size (expanded fields) and depth (spread nesting) of ``start`` and what it spreads.
+
+    Post-order with an explicit stack; a cycle or an unknown fragment counts as empty
+    (validation reports both).
+    """
+    stack, open_ = [(start, False)], set()
+    while stack:
+        name, children_done = stack.pop()
+        if name in size or name not in own:
+            continue
+        count, spreads = own[name]
+        if children_done:
+            open_.discard(name)
+            # Saturate: the exact size of a fan-out does not matter past the limit.
+            size[name] = min(count + sum(size.get(s, 0) for s in spreads), 10**9)
+            depth[name] = 1 + max((depth.get(s, 0) for s in spreads), default=0)
+            continue
+        if name in open_:
+            continue
+        open_.add(name)
+        stack.append((name, True))
+        stack.extend((s, False) for s in spreads if s not in size and s not in open_)
 
 
 class NestedPageCost(ValidationRule):

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from service.core.config import Environment
 from service.graphql.schema import build_schema
-from service.graphql.security import MAX_PAGE_PRODUCT
+from service.graphql.security import MAX_EXPANDED_FIELDS, MAX_FRAGMENT_DEPTH, MAX_PAGE_PRODUCT
 from tests.factories import make_unit
 
 
@@ -162,6 +164,55 @@ class TestNestedPageCost:
         query = "{ handoffs(first: 100) { items { events(first: 100) { items { dueAt } } } } }"
         body = (await gql(query, await keys.reader())).json()
         assert body == {"data": {"handoffs": {"items": []}}}
+
+
+def _fragments(count: int, spreads_each: int) -> str:
+    """A document whose fragment i spreads fragment i + 1 ``spreads_each`` times."""
+    fragments = [
+        f"fragment F{i} on Query {{ {' '.join([f'...F{i + 1}'] * spreads_each)} }}"
+        for i in range(count)
+    ]
+    fragments.append(f"fragment F{count} on Query {{ __typename }}")
+    return "{ ...F0 } " + " ".join(fragments)
+
+
+class TestFragmentExpansion:
+    """What a document expands to through its fragments is bounded, not only what it spells."""
+
+    async def test_a_fragment_fan_out_is_refused_at_once(self, gql, keys, count_statements):
+        reader = await keys.reader()
+        started = time.perf_counter()
+        # 2^18 fields: the limiters alone took seconds on it; 2^40 would never end.
+        body, statements = await _statements_after_auth(
+            gql, reader, _fragments(18, 2), count_statements
+        )
+        assert time.perf_counter() - started < 2
+        [error] = body["errors"]
+        assert error["extensions"] == {"code": "query_too_large", "maximum": MAX_EXPANDED_FIELDS}
+        assert "selects 262,144 fields" in error["message"]
+        assert body["data"] is None
+        assert statements == 0
+
+    async def test_a_huge_fan_out_is_refused_too(self, gql, keys):
+        body = (await gql(_fragments(15, 10), await keys.reader())).json()  # 10^15
+        assert "more than a billion" in body["errors"][0]["message"]
+
+    async def test_fragments_spread_too_deep_are_refused(self, gql, keys):
+        body = (await gql(_fragments(MAX_FRAGMENT_DEPTH, 1), await keys.reader())).json()
+        [error] = body["errors"]
+        assert error["extensions"] == {"code": "query_too_large", "maximum": MAX_FRAGMENT_DEPTH}
+
+    async def test_fragments_at_the_limits_answer(self, gql, keys):
+        reader = await keys.reader()
+        deep = (await gql(_fragments(MAX_FRAGMENT_DEPTH - 1, 1), reader)).json()
+        assert deep == {"data": {"__typename": "Query"}}
+        wide = (await gql(_fragments(12, 2), reader)).json()  # 4,096 fields
+        assert wide == {"data": {"__typename": "Query"}}
+
+    async def test_a_fragment_cycle_is_graphql_s_own_error(self, gql, keys):
+        query = "{ ...A } fragment A on Query { ...B } fragment B on Query { ...A }"
+        body = (await gql(query, await keys.reader())).json()
+        assert any("Cannot spread fragment" in e["message"] for e in body["errors"])
 
 
 class TestMaskedErrors:
