@@ -13,6 +13,8 @@ from typing import Any
 
 import orjson
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
 from strawberry.exceptions import MissingQueryError
 from strawberry.fastapi import GraphQLRouter
 from strawberry.http import GraphQLRequestData
@@ -21,12 +23,14 @@ from strawberry.http.types import QueryParams
 from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types.unset import UNSET
 
+from service.api.problems import problem
 from service.core.errors import DomainError
 
 #: The deepest JSON a request may nest (the body counts as one level). The deepest input
 #: this schema takes (a batch of events in ``variables``) needs four.
 MAX_JSON_DEPTH = 32
 JSON_MEDIA_TYPE = "application/json"
+ALLOWED_METHODS = ("GET", "POST")
 
 
 class BadGraphQLRequest(DomainError):
@@ -55,6 +59,17 @@ class SiloSpanGraphQLRouter(GraphQLRouter):
     :meth:`parse_http_body`, and every refusal Strawberry raises itself (an operation type
     the method does not allow, an unknown operation name) becomes a problem too.
     """
+
+    def __init__(self, *args: Any, path: str = "", **kwargs: Any) -> None:
+        super().__init__(*args, path=path, **kwargs)
+        # Other methods get the service's 405, naming the methods /graphql does serve
+        # (the shared handler only knows the REST routes).
+        self.add_api_route(
+            path,
+            _method_not_allowed,
+            methods=["PUT", "PATCH", "DELETE", "OPTIONS"],
+            include_in_schema=False,
+        )
 
     async def run(self, request: Any, context: Any = UNSET, root_value: Any = UNSET) -> Any:
         try:
@@ -91,6 +106,17 @@ class SiloSpanGraphQLRouter(GraphQLRouter):
             if data.get(name):
                 data[name] = _decode(data[name], loc=("query", name))
         return data
+
+
+async def _method_not_allowed(request: Request) -> Response:
+    allowed = ", ".join(ALLOWED_METHODS)
+    return problem(
+        request,
+        status=405,
+        code="method_not_allowed",
+        detail=f"{request.method} is not supported here; use {allowed}",
+        headers={"Allow": allowed},
+    )
 
 
 def _decode(raw: str | bytes, *, loc: tuple[str, ...]) -> Any:

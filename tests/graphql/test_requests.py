@@ -209,3 +209,12 @@ class TestGet:
         params = {"query": "{ __typename }", "variables": "{}"}
         response = await client.get("/graphql", params=params, headers=await keys.reader())
         assert response.json() == {"data": {"__typename": "Query"}}
+
+
+class TestOtherMethods:
+    @pytest.mark.parametrize("method", ["PUT", "PATCH", "DELETE", "OPTIONS"])
+    async def test_another_method_is_a_405_problem_naming_get_and_post(self, client, keys, method):
+        response = await client.request(method, "/graphql", headers=await keys.reader())
+        body = assert_problem(response, 405, "method_not_allowed")
+        assert response.headers["allow"] == "GET, POST"
+        assert body["detail"] == f"{method} is not supported here; use GET, POST"
