@@ -185,40 +185,52 @@ async def feedback_stats(
 
 
 async def medians(
-    session: AsyncSession, window: Window, handoff_id: UUID
-) -> tuple[float | None, float | None]:
-    """Median cycle time (delivered − started) and median lateness of late deliveries, in
-    seconds, computed with window functions so no rows travel to Python."""
+    session: AsyncSession, window: Window, handoff_ids: Sequence[UUID]
+) -> dict[UUID, tuple[float | None, float | None]]:
+    """Per handoff: median cycle time (delivered − started) and median lateness of late
+    deliveries, in seconds, computed with window functions so no rows travel to Python."""
+    if not handoff_ids:
+        return {}
     e = HandoffEvent
-    base = and_(e.handoff_id == handoff_id, _in_window(e.due_at, window), e.delivered_at.is_not(None))
-    cycle = await _median(session, seconds_between(e.started_at, e.delivered_at), base)
-    lateness = await _median(
+    base = and_(
+        in_ids(session, e.handoff_id, handoff_ids),
+        _in_window(e.due_at, window),
+        e.delivered_at.is_not(None),
+    )
+    cycle = await _medians(session, seconds_between(e.started_at, e.delivered_at), base)
+    lateness = await _medians(
         session, seconds_between(e.due_at, e.delivered_at), and_(base, e.delivered_at > e.due_at)
     )
-    return cycle, lateness
+    return {h: (cycle.get(h), lateness.get(h)) for h in handoff_ids}
 
 
-async def _median(
+async def _medians(
     session: AsyncSession, value: ColumnElement[float], condition: ColumnElement[bool]
-) -> float | None:
+) -> dict[UUID, float]:
+    e = HandoffEvent
     ranked = (
         select(
+            e.handoff_id,
             value.label("v"),
-            func.row_number().over(order_by=value).label("rn"),
-            func.count().over().label("n"),
+            func.row_number().over(partition_by=e.handoff_id, order_by=value).label("rn"),
+            func.count().over(partition_by=e.handoff_id).label("n"),
         )
         .where(condition)
         .subquery()
     )
     middle = or_(ranked.c.rn == (ranked.c.n + 1) // 2, ranked.c.rn == (ranked.c.n + 2) // 2)
-    result = await session.scalar(select(func.avg(ranked.c.v)).where(middle))
-    if result is None:
-        return None
-    if (await session.connection()).dialect.name == "sqlite":
+    statement = (
+        select(ranked.c.handoff_id, func.avg(ranked.c.v))
+        .where(middle)
+        .group_by(ranked.c.handoff_id)
+    )
+    sqlite = (await session.connection()).dialect.name == "sqlite"
+    found = {}
+    for handoff_id, result in (await session.execute(statement)).all():
         # SQLite's date functions resolve whole milliseconds, and subtracting two julianday()
         # values adds floating-point noise (a 4-hour cycle came out as PT4H0.000007S).
-        return round(float(result), 3)
-    return float(result)
+        found[handoff_id] = round(float(result), 3) if sqlite else float(result)
+    return found
 
 
 # The company's structure -----------------------------------------------------------------------
@@ -460,3 +472,119 @@ async def _keys(session: AsyncSession, model: Any, ids: set[UUID]) -> dict[UUID,
         return {}
     statement = select(model.id, model.key).where(in_ids(session, model.id, list(ids)))
     return {row.id: row.key for row in (await session.execute(statement)).all()}
+
+
+# Slices of the company, for scores ----------------------------------------------------------------
+
+
+async def touchpoints_by(
+    session: AsyncSession, *, ids: Sequence[UUID] | None = None, journey_id: UUID | None = None
+) -> list[Touchpoint]:
+    statement = select(Touchpoint).order_by(Touchpoint.key)
+    if ids is not None:
+        statement = statement.where(in_ids(session, Touchpoint.id, ids))
+    if journey_id is not None:
+        statement = statement.where(Touchpoint.journey_id == journey_id)
+    return list((await session.scalars(statement)).all())
+
+
+async def handoffs_serving(
+    session: AsyncSession, touchpoint_ids: Sequence[UUID], unit_ids: Sequence[UUID]
+) -> list[Handoff]:
+    """Handoffs upstream of the touchpoints, or provided or received by the units."""
+    h = Handoff
+    conditions = []
+    if touchpoint_ids:
+        conditions.append(in_ids(session, h.touchpoint_id, touchpoint_ids))
+    if unit_ids:
+        conditions += [in_ids(session, h.from_unit_id, unit_ids), in_ids(session, h.to_unit_id, unit_ids)]
+    if not conditions:
+        return []
+    statement = select(h).where(or_(*conditions)).order_by(h.key)
+    return list((await session.scalars(statement)).all())
+
+
+async def rows_by_ids(session: AsyncSession, model: Any, ids: Sequence[UUID]) -> list[Any]:
+    if not ids:
+        return []
+    statement = select(model).where(in_ids(session, model.id, ids)).order_by(model.key)
+    return list((await session.scalars(statement)).all())
+
+
+async def agreements_of_partners(
+    session: AsyncSession, partner_ids: Sequence[UUID]
+) -> list[PartnerAgreement]:
+    if not partner_ids:
+        return []
+    a = PartnerAgreement
+    statement = select(a).where(in_ids(session, a.partner_id, partner_ids)).order_by(a.key)
+    return list((await session.scalars(statement)).all())
+
+
+async def goals_with_targets(
+    session: AsyncSession, owner_ids: Sequence[UUID], agreement_ids: Sequence[UUID]
+) -> list[Goal]:
+    """The goals of these owners and agreements, with every goal they contribute to,
+    directly or through a chain (what linked(g) reads), found with a recursive query."""
+    conditions = []
+    if owner_ids:
+        conditions.append(in_ids(session, Goal.owner_id, owner_ids))
+    if agreement_ids:
+        conditions.append(in_ids(session, Goal.agreement_id, agreement_ids))
+    if not conditions:
+        return []
+    reach = select(Goal.id.label("id")).where(or_(*conditions)).cte("reach", recursive=True)
+    c = GoalContribution
+    reach = reach.union(select(c.contributes_to_id).join(reach, c.goal_id == reach.c.id))
+    statement = select(Goal).where(Goal.id.in_(select(reach.c.id))).order_by(Goal.key)
+    return list((await session.scalars(statement)).all())
+
+
+async def goal_links_of(
+    session: AsyncSession, goal_ids: Sequence[UUID]
+) -> tuple[list[tuple[UUID, str]], list[tuple[UUID, UUID]]]:
+    """(goal id, touchpoint key) and (goal id, target goal id) pairs of these goals."""
+    if not goal_ids:
+        return [], []
+    gt, c = GoalTouchpoint, GoalContribution
+    touchpoints = await session.execute(
+        select(gt.goal_id, Touchpoint.key)
+        .join(Touchpoint, Touchpoint.id == gt.touchpoint_id)
+        .where(in_ids(session, gt.goal_id, goal_ids))
+    )
+    contributions = await session.execute(
+        select(c.goal_id, c.contributes_to_id).where(in_ids(session, c.goal_id, goal_ids))
+    )
+    return [(a, b) for a, b in touchpoints.all()], [(a, b) for a, b in contributions.all()]
+
+
+async def open_conflicts_of_goals(session: AsyncSession, goal_ids: Sequence[UUID]) -> list[Conflict]:
+    return [c for c in await conflicts_of_goals(session, goal_ids) if c.status == "open"]
+
+
+async def incentive_sums(session: AsyncSession) -> tuple[int, float, float]:
+    """Over active goals: their count, Σ incentive_weight, and Σ incentive_weight of the
+    customer-linked ones (linked(g): names a touchpoint, measures a survey score or customer
+    effort, or reaches a goal naming a touchpoint through contributes_to), in one statement."""
+    gt, c = GoalTouchpoint, GoalContribution
+    reaching = select(gt.goal_id.label("id")).cte("reaching", recursive=True)
+    reaching = reaching.union(select(c.goal_id).join(reaching, c.contributes_to_id == reaching.c.id))
+    linked = or_(
+        Goal.id.in_(select(reaching.c.id)), Metric.kind.in_(("survey_score", "customer_effort"))
+    )
+    statement = (
+        select(
+            func.count(),
+            func.coalesce(func.sum(Goal.incentive_weight), 0.0),
+            func.coalesce(func.sum(Goal.incentive_weight).filter(linked), 0.0),
+        )
+        .select_from(Goal)
+        .join(Metric, Metric.id == Goal.metric_id)
+        .where(Goal.status == "active")
+    )
+    count, total, covered = (await session.execute(statement)).one()
+    return int(count), float(total), float(covered)
+
+
+async def row_by_key(session: AsyncSession, model: Any, key: str) -> Any | None:
+    return (await session.scalars(select(model).where(model.key == key))).first()

@@ -364,13 +364,12 @@ def priority_weighted(items: Sequence[tuple[Score, float]]) -> float | None:
     return weighted_mean((s.value, p) for s, p in items)
 
 
-def incentive_coverage(goals: Sequence[GoalFacts], linked: dict[str, bool]) -> Component:
-    active = [g for g in goals if g.status == "active"]
-    total = sum(g.incentive_weight for g in active)
+def incentive_coverage(active: int, total: float, covered: float) -> Component:
+    """Follow the money: the share of the incentive weight of ``active`` goals (``total``)
+    that rides on customer-linked goals (``covered``)."""
     if not total:
-        return Component(None, len(active), reason="no active goal carries an incentive")
-    covered = sum(g.incentive_weight for g in active if linked[g.key])
-    return Component(covered / total, len(active), extra={"incentive_total": total})
+        return Component(None, active, reason="no active goal carries an incentive")
+    return Component(covered / total, active, extra={"incentive_total": total})
 
 
 def partner_score(handoffs: Sequence[tuple[Score, float]], coverage: Component) -> Score:

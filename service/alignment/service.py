@@ -53,6 +53,7 @@ from service.alignment.scoring import (
 from service.alignment.structure import (
     Structure,
     handoff_facts,
+    load_slice,
     load_structure,
     touchpoint_facts,
 )
@@ -63,7 +64,7 @@ from service.core.permissions import Action, Principal
 from service.core.types import utcnow
 from service.handoffs import service as handoffs_service
 from service.handoffs.models import Handoff
-from service.journeys.models import Touchpoint
+from service.journeys.models import Journey, Touchpoint
 from service.org_units.constants import EXTERNAL_KINDS, UnitKind
 from service.org_units.models import Unit
 
@@ -262,17 +263,7 @@ async def score_handoff(
 ) -> ScoreRead:
     principal.require(Action.scores_read)
     handoff = await handoffs_service.get(session, principal, key)
-    inputs = await _inputs(session, window, handoff_ids=[handoff.id], with_feedback=False)
-    cycle, lateness = await repository.medians(session, window, handoff.id)
-
-    def compute(b: int | None) -> Score:
-        score, _ = inputs.health(handoff, b)
-        if b is None:
-            score.details["median_cycle_time"] = _iso(seconds(cycle))
-            score.details["median_lateness"] = _iso(seconds(lateness))
-        return score
-
-    return _read(Subject(type="handoff", key=handoff.key), window, compute)
+    return (await _handoff_scores(session, [handoff], window))[handoff.id]
 
 
 async def score_handoffs(
@@ -297,9 +288,22 @@ async def handoff_scores(
 async def _handoff_scores(
     session: AsyncSession, handoffs: list[Handoff], window: Window
 ) -> dict[UUID, ScoreRead]:
-    inputs = await _inputs(session, window, handoff_ids=[h.id for h in handoffs], with_feedback=False)
+    """The one path of a handoff's score, whichever door asks: health with its components,
+    and beside it the median cycle time and lateness of the whole window."""
+    ids = [h.id for h in handoffs]
+    inputs = await _inputs(session, window, handoff_ids=ids, with_feedback=False)
+    medians = await repository.medians(session, window, ids)
+
+    def compute(handoff: Handoff, b: int | None) -> Score:
+        score, _ = inputs.health(handoff, b)
+        if b is None:
+            cycle, lateness = medians[handoff.id]
+            score.details["median_cycle_time"] = _iso(seconds(cycle))
+            score.details["median_lateness"] = _iso(seconds(lateness))
+        return score
+
     return {
-        h.id: _read(Subject(type="handoff", key=h.key), window, lambda b, h=h: inputs.health(h, b)[0])
+        h.id: _read(Subject(type="handoff", key=h.key), window, lambda b, h=h: compute(h, b))
         for h in handoffs
     }
 
@@ -311,11 +315,10 @@ def _iso(value: timedelta | None) -> str | None:
 async def score_unit(session: AsyncSession, principal: Principal, key: str, window: Window) -> ScoreRead:
     principal.require(Action.scores_read)
     _require_internal(principal, "unit", key)
-    structure = await load_structure(session)
-    unit = next((u for u in structure.units if u.key == key), None)
+    unit = await repository.row_by_key(session, Unit, key)
     if unit is None:
         raise NotFoundFor("unit", key)
-    return (await _unit_scores(session, structure, [unit.id], window))[unit.id]
+    return (await _unit_scores(session, [unit.id], window))[unit.id]
 
 
 async def unit_scores(
@@ -325,12 +328,13 @@ async def unit_scores(
     principal.require(Action.scores_read)
     if principal.is_partner:
         return {}
-    return await _unit_scores(session, await load_structure(session), unit_ids, window)
+    return await _unit_scores(session, unit_ids, window)
 
 
 async def _unit_scores(
-    session: AsyncSession, structure: Structure, unit_ids: list[UUID], window: Window
+    session: AsyncSession, unit_ids: list[UUID], window: Window
 ) -> dict[UUID, ScoreRead]:
+    structure = await load_slice(session, unit_ids=unit_ids)
     wanted = set(unit_ids)
     units = [u for u in structure.units if u.id in wanted]
     touching = [h for h in structure.handoffs if h.from_unit_id in wanted or h.to_unit_id in wanted]
@@ -399,11 +403,10 @@ async def score_touchpoint(
 ) -> ScoreRead:
     principal.require(Action.scores_read)
     _require_internal(principal, "touchpoint", key)
-    structure = await load_structure(session)
-    touchpoint = next((t for t in structure.touchpoints if t.key == key), None)
+    touchpoint = await repository.row_by_key(session, Touchpoint, key)
     if touchpoint is None:
         raise NotFoundFor("touchpoint", key)
-    return (await _touchpoint_scores(session, structure, [touchpoint.id], window))[touchpoint.id]
+    return (await _touchpoint_scores(session, [touchpoint.id], window))[touchpoint.id]
 
 
 async def touchpoint_scores(
@@ -413,12 +416,13 @@ async def touchpoint_scores(
     principal.require(Action.scores_read)
     if principal.is_partner:
         return {}
-    return await _touchpoint_scores(session, await load_structure(session), touchpoint_ids, window)
+    return await _touchpoint_scores(session, touchpoint_ids, window)
 
 
 async def _touchpoint_scores(
-    session: AsyncSession, structure: Structure, touchpoint_ids: list[UUID], window: Window
+    session: AsyncSession, touchpoint_ids: list[UUID], window: Window
 ) -> dict[UUID, ScoreRead]:
+    structure = await load_slice(session, touchpoint_ids=touchpoint_ids)
     wanted = set(touchpoint_ids)
     touchpoints = [t for t in structure.touchpoints if t.id in wanted]
     upstream = [h.id for t in touchpoints for h in _upstream(structure, t)]
@@ -443,7 +447,7 @@ async def upstream_depths(
     principal.require(Action.touchpoints_read)
     if principal.is_partner:
         return {}
-    structure = await load_structure(session)
+    structure = await load_slice(session, touchpoint_ids=touchpoint_ids)
     wanted = set(touchpoint_ids)
     found: dict[UUID, list[tuple[UUID, int | None]]] = {}
     for touchpoint in structure.touchpoints:
@@ -491,11 +495,12 @@ async def score_journey(
 ) -> ScoreRead:
     principal.require(Action.scores_read)
     _require_internal(principal, "journey", key)
-    structure = await load_structure(session)
-    journey = next((j for j in structure.journeys if j.key == key), None)
+    journey = await repository.row_by_key(session, Journey, key)
     if journey is None:
         raise NotFoundFor("journey", key)
-    touchpoints = [t for t in structure.touchpoints if t.journey_id == journey.id]
+    on_journey = await repository.touchpoints_by(session, journey_id=journey.id)
+    structure = await load_slice(session, touchpoint_ids=[t.id for t in on_journey])
+    touchpoints = structure.touchpoints
     upstream_ids = [h.id for t in touchpoints for h in _upstream(structure, t)]
     inputs = await _inputs(
         session, window, handoff_ids=upstream_ids, touchpoint_ids=[t.id for t in touchpoints]
@@ -510,9 +515,10 @@ async def score_journey(
 async def score_company(session: AsyncSession, principal: Principal, window: Window) -> ScoreRead:
     principal.require(Action.scores_read)
     _require_internal(principal, "company score", "company")
-    structure = await load_structure(session)
+    # Every touchpoint and handoff, and no goal: incentive coverage is summed in SQL.
+    structure = await load_slice(session, touchpoint_ids=None)
     inputs = await _inputs(session, window)
-    coverage = incentive_coverage(structure.facts, structure.linked)
+    coverage = incentive_coverage(*await repository.incentive_sums(session))
 
     def compute(b: int | None) -> Score:
         score = _journey_like(structure, inputs, structure.touchpoints, b)
@@ -544,11 +550,10 @@ async def score_partner(
     session: AsyncSession, principal: Principal, key: str, window: Window
 ) -> ScoreRead:
     principal.require(Action.scores_read)
-    structure = await load_structure(session)
-    unit = next((u for u in structure.units if u.key == key), None)
+    unit = await repository.row_by_key(session, Unit, key)
     if unit is None or not _partner_visible(principal, unit):
         raise NotFoundFor("partner", key)
-    return (await _partner_scores(session, structure, [unit], window))[unit.id]
+    return (await _partner_scores(session, [unit], window))[unit.id]
 
 
 async def partner_scores(
@@ -556,10 +561,9 @@ async def partner_scores(
 ) -> dict[UUID, ScoreRead]:
     """Partner scores for many partner units at once (a partner key: only its own)."""
     principal.require(Action.scores_read)
-    structure = await load_structure(session)
-    wanted = set(unit_ids)
-    units = [u for u in structure.units if u.id in wanted and _partner_visible(principal, u)]
-    return await _partner_scores(session, structure, units, window)
+    units = await repository.rows_by_ids(session, Unit, unit_ids)
+    visible = [u for u in units if _partner_visible(principal, u)]
+    return await _partner_scores(session, visible, window)
 
 
 def _partner_visible(principal: Principal, unit: Unit) -> bool:
@@ -569,8 +573,9 @@ def _partner_visible(principal: Principal, unit: Unit) -> bool:
 
 
 async def _partner_scores(
-    session: AsyncSession, structure: Structure, units: list[Unit], window: Window
+    session: AsyncSession, units: list[Unit], window: Window
 ) -> dict[UUID, ScoreRead]:
+    structure = await load_slice(session, partner_ids=[u.id for u in units])
     ids = {u.id for u in units}
     touching = [h for h in structure.handoffs if {h.from_unit_id, h.to_unit_id} & ids]
     inputs = await _inputs(session, window, handoff_ids=[h.id for h in touching], with_feedback=False)

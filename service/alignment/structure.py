@@ -4,7 +4,7 @@ goals (as facts), agreements, metric relations and stored conflicts, loaded once
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from uuid import UUID
@@ -19,6 +19,7 @@ from service.alignment.scoring import EventStats, GoalFacts, customer_linked
 from service.goals.models import Goal
 from service.handoffs.models import Handoff
 from service.journeys.models import Journey, Touchpoint
+from service.metrics.models import Metric
 from service.org_units.models import Unit
 from service.partner_agreements.models import PartnerAgreement
 
@@ -62,11 +63,13 @@ class Structure:
 
     @cached_property
     def open_conflict_goals(self) -> set[str]:
+        # A slice holds the conflicts of its goals, whose other goal may lie outside it.
         return {
             self.goal_key[goal_id]
             for c in self.conflicts
             if c.status == ConflictStatus.open.value
             for goal_id in (c.goal_a_id, c.goal_b_id)
+            if goal_id in self.goal_key
         }
 
     @cached_property
@@ -90,19 +93,50 @@ async def load_structure(session: AsyncSession) -> Structure:
 
 
 async def _load_structure(session: AsyncSession) -> Structure:
-    units = await repository.units(session)
     touchpoints = await repository.touchpoints(session)
-    goals = await repository.goals(session)
-    metrics = {m.id: m for m in await repository.metrics(session)}
-    agreements = await repository.agreements(session)
-    unit_key = {u.id: u.key for u in units}
     touchpoint_key = {t.id: t.key for t in touchpoints}
+    metrics = {m.id: m for m in await repository.metrics(session)}
+    touchpoint_links, contributions = await repository.goal_links(session)
+    relations = {
+        (metrics[r.from_metric_id].key, metrics[r.to_metric_id].key): r.effect
+        for r in await repository.relations(session)
+    }
+    return _assemble(
+        units=await repository.units(session),
+        handoffs=await repository.handoffs(session),
+        touchpoints=touchpoints,
+        journeys=await repository.journeys(session),
+        goals=await repository.goals(session),
+        metrics=metrics,
+        agreements=await repository.agreements(session),
+        goal_touchpoints=[(g, touchpoint_key[t]) for g, t in touchpoint_links],
+        contributions=contributions,
+        relations=relations,
+        conflicts=await repository.conflicts(session),
+    )
+
+
+def _assemble(
+    *,
+    units: list[Unit],
+    handoffs: list[Handoff],
+    touchpoints: list[Touchpoint],
+    journeys: list[Journey],
+    goals: list[Goal],
+    metrics: dict[UUID, Metric],
+    agreements: list[PartnerAgreement],
+    goal_touchpoints: list[tuple[UUID, str]],
+    contributions: list[tuple[UUID, UUID]],
+    relations: dict[tuple[str, str], int],
+    conflicts: list[Conflict],
+) -> Structure:
+    """A structure from its rows: goals become the facts the rules read."""
+    unit_key = {u.id: u.key for u in units}
     goal_key = {g.id: g.key for g in goals}
     agreement_key = {a.id: a.key for a in agreements}
-    touchpoint_links, contributions = await repository.goal_links(session)
     touchpoints_of: dict[UUID, set[str]] = defaultdict(set)
-    for goal_id, touchpoint_id in touchpoint_links:
-        touchpoints_of[goal_id].add(touchpoint_key[touchpoint_id])
+    for goal_id, touchpoint in goal_touchpoints:
+        touchpoints_of[goal_id].add(touchpoint)
     contributes: dict[UUID, set[str]] = defaultdict(set)
     for goal_id, target_id in contributions:
         contributes[goal_id].add(goal_key[target_id])
@@ -117,20 +151,77 @@ async def _load_structure(session: AsyncSession) -> Structure:
         )
         for g in goals
     ]
-    relations = {
-        (metrics[r.from_metric_id].key, metrics[r.to_metric_id].key): r.effect
-        for r in await repository.relations(session)
-    }
     return Structure(
         units=units,
-        handoffs=await repository.handoffs(session),
+        handoffs=handoffs,
         touchpoints=touchpoints,
-        journeys=await repository.journeys(session),
+        journeys=journeys,
         goals=goals,
         facts=facts,
         agreements=agreements,
         relations=relations,
-        conflicts=await repository.conflicts(session),
+        conflicts=conflicts,
+    )
+
+
+async def load_slice(
+    session: AsyncSession,
+    *,
+    touchpoint_ids: Sequence[UUID] | None = (),
+    unit_ids: Sequence[UUID] = (),
+    partner_ids: Sequence[UUID] = (),
+) -> Structure:
+    """The part of the company that some scores read, found with SQL, so a score costs what
+    its subjects involve rather than what the whole company holds:
+
+    - ``touchpoint_ids``: those touchpoints, their journeys and upstream handoffs (None:
+      every touchpoint and every handoff, for the company score);
+    - ``unit_ids``: the handoffs they provide or receive, their goals and the goals those
+      contribute to (for linked(g)), and the open conflicts of their goals;
+    - ``partner_ids``: the same for partner units, with their agreements and joint goals.
+
+    Units are those any loaded row names. Metric relations are left out (scores never read
+    them).
+    """
+    if touchpoint_ids is None:
+        touchpoints = await repository.touchpoints(session)
+        handoffs = await repository.handoffs(session)
+    else:
+        touchpoints = await repository.touchpoints_by(session, ids=touchpoint_ids)
+        handoffs = await repository.handoffs_serving(
+            session, [t.id for t in touchpoints], [*unit_ids, *partner_ids]
+        )
+    agreements = await repository.agreements_of_partners(session, partner_ids)
+    goals = await repository.goals_with_targets(
+        session, [*unit_ids, *partner_ids], [a.id for a in agreements]
+    )
+    metrics = {
+        m.id: m for m in await repository.rows_by_ids(session, Metric, list({g.metric_id for g in goals}))
+    }
+    unit_ids_named = {
+        *unit_ids,
+        *partner_ids,
+        *(t.owner_id for t in touchpoints),
+        *(unit_id for h in handoffs for unit_id in (h.from_unit_id, h.to_unit_id)),
+        *(g.owner_id for g in goals),
+    }
+    units = await repository.rows_by_ids(session, Unit, list(unit_ids_named))
+    journeys = await repository.rows_by_ids(session, Journey, list({t.journey_id for t in touchpoints}))
+    agreement_ids = {g.agreement_id for g in goals if g.agreement_id} - {a.id for a in agreements}
+    agreements += await repository.rows_by_ids(session, PartnerAgreement, list(agreement_ids))
+    touchpoint_links, contributions = await repository.goal_links_of(session, [g.id for g in goals])
+    return _assemble(
+        units=units,
+        handoffs=handoffs,
+        touchpoints=touchpoints,
+        journeys=journeys,
+        goals=goals,
+        metrics=metrics,
+        agreements=agreements,
+        goal_touchpoints=touchpoint_links,
+        contributions=contributions,
+        relations={},
+        conflicts=await repository.open_conflicts_of_goals(session, [g.id for g in goals]),
     )
 
 
