@@ -417,7 +417,11 @@ async def run_ingest(
     settings: Settings,
     counter: Any,
 ) -> BulkResult:
-    """One bulk request, within the configured limits, counted on ``counter``."""
+    """One bulk request, within the configured limits, counted on ``counter``.
+
+    Atomic: any bad item raises ``BulkRejected`` (every bad item by index) and nothing of the
+    request stays written. Not atomic: the valid items are written, the bad ones reported.
+    """
     ingest = BulkIngest(
         item_schema=item_schema,
         prepare=prepare,
@@ -426,10 +430,18 @@ async def run_ingest(
         max_items=settings.bulk_max_items,
         max_errors=settings.bulk_max_reported_errors,
     )
-    result = await ingest.run(session, batches)
-    if atomic and result.errors:
-        # The caller rolls the whole request back: only the rejections happened.
-        record_outcomes(counter, rejected=result.rejected)
-    else:
+    if not atomic:
+        result = await ingest.run(session, batches)
         record_outcomes(counter, result.created, result.updated, result.unchanged, result.rejected)
+        return result
+    # All or nothing is decided here, not by each door: the batches written before the first
+    # bad item are undone with their savepoint, whatever the caller does next.
+    async with session.begin_nested() as savepoint:
+        result = await ingest.run(session, batches)
+        if result.errors:
+            await savepoint.rollback()
+    if result.errors:
+        record_outcomes(counter, rejected=result.rejected)
+        raise BulkRejected(result)
+    record_outcomes(counter, result.created, result.updated, result.unchanged, result.rejected)
     return result

@@ -11,7 +11,6 @@ from typing import Any, TypeVar
 import strawberry
 from pydantic import BaseModel, ValidationError
 
-from service.core.bulk import BulkRejected
 from service.core.errors import Invalid
 from service.goals import service as goals_service
 from service.goals.schemas import JointGoalCreate
@@ -154,8 +153,6 @@ class Mutation:
                 session, info.context.principal, _one_batch(raw), atomic=atomic,
                 settings=info.context.settings,
             )
-            if atomic and result.errors:
-                raise BulkRejected(result)
         return BulkResult(
             created=result.created,
             updated=result.updated,

@@ -294,8 +294,8 @@ async def ingest_events(
     """Upsert many occurrences, each naming its ``handoff`` and ``external_id``.
 
     A partner key may only register events on handoffs it provides or receives; any other
-    handoff is reported as not existing. In atomic mode any bad item means nothing is written:
-    the caller must roll back when the result has errors. ``settings`` gives the limits (the
+    handoff is reported as not existing. In atomic mode any bad item raises ``BulkRejected``
+    and nothing is written. ``settings`` gives the limits (the
     request's, so one request never mixes two configurations); by default the process's.
     """
     principal.require(Action.events_write)

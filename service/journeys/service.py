@@ -380,8 +380,7 @@ async def ingest_feedback(
 ) -> BulkResult:
     """Upsert many ratings, each naming its ``touchpoint`` and ``external_id``.
 
-    In atomic mode any bad item means nothing is written: the caller must roll back when
-    the result has errors.
+    In atomic mode any bad item raises ``BulkRejected`` and nothing is written.
     """
     principal.require(Action.feedback_write)
     settings = settings or get_settings()

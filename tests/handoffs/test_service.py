@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from service.api_keys import service as api_keys_service
 from service.api_keys.schemas import ApiKeyCreate
 from service.api_keys.service import SYSTEM
-from service.core.bulk import upsert_rows
+from service.core.bulk import BulkRejected, upsert_rows
 from service.core.db import is_foreign_key_violation
 from service.core.errors import (
     Forbidden,
@@ -292,11 +292,22 @@ class TestIngestEvents:
         assert result.created == 3
 
     async def test_atomic_stops_writing_after_the_first_bad_item(self, session, kyc):
-        result = await handoffs_service.ingest_events(
-            session, SYSTEM, batches([item("a", quality=0), item("b")], [item("c")])
-        )
-        assert result.rejected == 1
-        assert result.created == 0
+        with pytest.raises(BulkRejected) as rejected:
+            await handoffs_service.ingest_events(
+                session, SYSTEM, batches([item("a", quality=0), item("b")], [item("c")])
+            )
+        assert rejected.value.extra["rejected"] == 1
+        assert await events(session) == 0
+
+    async def test_atomic_undoes_the_batches_written_before_a_bad_item(self, session, kyc):
+        """All or nothing is the service's rule, not each door's: a caller that goes on and
+        commits after the rejection still commits nothing of the request."""
+        with pytest.raises(BulkRejected) as rejected:
+            await handoffs_service.ingest_events(
+                session, SYSTEM, batches([item("a"), item("b")], [item("c"), item("d", quality=9)])
+            )
+        assert [e["index"] for e in rejected.value.extra["errors"]] == [3]
+        await session.flush()
         assert await events(session) == 0
 
     async def test_a_partner_may_ingest_only_on_its_own_handoffs(self, session, courier):

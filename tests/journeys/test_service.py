@@ -8,6 +8,7 @@ from uuid import uuid4
 import pytest
 from prometheus_client import REGISTRY
 
+from service.core.bulk import BulkRejected
 from service.core.errors import Forbidden, NotFound
 from service.core.pagination import PageRequest
 from service.core.permissions import Principal, Role
@@ -178,10 +179,12 @@ class TestIngestFeedback:
             "score": 9,
         }
         before = {o: ingested(o) for o in ("created", "rejected")}
-        result = await journeys_service.ingest_feedback(
-            session, WRITER, one_batch([{**item, "external_id": "a"}, {**item, "external_id": "-"}])
-        )
-        assert (result.rejected, [e.index for e in result.errors]) == (1, [1])
+        with pytest.raises(BulkRejected) as rejected:
+            await journeys_service.ingest_feedback(
+                session, WRITER, one_batch([{**item, "external_id": "a"}, {**item, "external_id": "-"}])
+            )
+        errors = rejected.value.extra["errors"]
+        assert (rejected.value.extra["rejected"], [e["index"] for e in errors]) == (1, [1])
         assert {o: ingested(o) - before[o] for o in before} == {"created": 0, "rejected": 1}
 
 

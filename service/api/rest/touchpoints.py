@@ -18,7 +18,6 @@ from service.api.deps import (
 )
 from service.api.idempotency import IdempotencyKeyDep, respond_once
 from service.api.problems import problem_responses
-from service.core.bulk import BulkRejected
 from service.core.fields import EXTERNAL_ID_PATTERN, Name, Page, Timestamp
 from service.core.patching import etag_for
 from service.core.permissions import Action, Principal
@@ -202,6 +201,4 @@ async def bulk_upsert_feedback(
     result = await journeys_service.ingest_feedback(
         session, principal, item_batches(request, settings), atomic=atomic, settings=settings
     )
-    if atomic and result.errors:
-        raise BulkRejected(result)
     return bulk_report(result)
