@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import json
+
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select
@@ -12,7 +15,7 @@ from service.api.deps import get_write_sessions
 from service.core.config import get_settings
 from service.handoffs.models import Handoff, HandoffEvent
 from service.org_units.models import Unit
-from tests.factories import make_handoff, make_unit
+from tests.factories import make_event, make_handoff, make_unit
 from tests.problems import assert_problem
 
 
@@ -165,8 +168,95 @@ class TestPageSize:
         response = await client.get(
             f"/v1/handoffs/kyc/events?cursor={units_page.json()['next_cursor']}", headers=headers
         )
-        body = assert_problem(response, 422, "invalid")
+        body = assert_problem(response, 422, "invalid_cursor")
         assert body["errors"][0]["loc"] == ["query", "cursor"]
+
+
+def crafted(value) -> str:
+    """A cursor as a client could forge one: base64url JSON, unpadded."""
+    return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
+
+
+class TestCursors:
+    @pytest.mark.parametrize(
+        "cursor",
+        [
+            "!!!",
+            crafted("a"),
+            crafted(["\u0000"]),  # PostgreSQL cannot store or compare NUL
+            crafted(["a\u001fb"]),
+            crafted(["x" * 300]),
+            crafted([{"a": 1}]),
+            crafted([["a"]]),
+            crafted([None]),
+            crafted([1]),
+            crafted([True]),
+            crafted(["a", "b"]),
+            crafted([]),
+            base64.urlsafe_b64encode(b'["\\ud800"]').decode(),  # a lone surrogate
+            base64.urlsafe_b64encode(b"\xff\xfe").decode(),  # not UTF-8
+        ],
+    )
+    async def test_a_forged_key_cursor_is_422(self, client, keys, units, cursor):
+        response = await client.get(f"/v1/units?cursor={cursor}", headers=await keys.reader())
+        body = assert_problem(response, 422, "invalid_cursor")
+        assert body["errors"] == [{"loc": ["query", "cursor"], "msg": body["detail"]}]
+
+    @pytest.mark.parametrize(
+        "due_at",
+        [
+            "0001-01-01T00:00:00+00:00",
+            "9999-12-31T23:59:59+00:00",
+            "0001-01-01T00:00:00+05:00",  # before the first moment there is, in UTC
+            "9999-12-31T23:59:59-05:00",  # after the last one
+            "1799-12-31T23:59:59+00:00",
+            "2026-01-01T10:00:00",  # no offset
+            "2026-13-01T10:00:00+00:00",
+            "yesterday",
+            "",
+            1767261600,
+            None,
+        ],
+    )
+    async def test_a_forged_time_cursor_is_422(self, client, keys, session, kyc, due_at):
+        await make_event(session, "kyc", external_id="e1")
+        cursor = crafted([due_at, "0b9d2a3e-6f3c-4d7e-9f5a-1c2b3d4e5f60"])
+        response = await client.get(
+            f"/v1/handoffs/kyc/events?cursor={cursor}", headers=await keys.reader()
+        )
+        assert_problem(response, 422, "invalid_cursor")
+
+    @pytest.mark.parametrize("event_id", ["not-a-uuid", "", 7, "\u0000"])
+    async def test_a_forged_id_in_a_time_cursor_is_422(self, client, keys, kyc, event_id):
+        cursor = crafted(["2026-01-01T10:00:00+00:00", event_id])
+        response = await client.get(
+            f"/v1/handoffs/kyc/events?cursor={cursor}", headers=await keys.reader()
+        )
+        assert_problem(response, 422, "invalid_cursor")
+
+    async def test_a_time_cursor_far_ahead_is_an_empty_page(self, client, keys, session, kyc):
+        # Due dates run up to ten years past the last supported start: such a cursor is sound.
+        await make_event(session, "kyc", external_id="e1")
+        cursor = crafted(["9009-12-01T00:00:00+00:00", "0b9d2a3e-6f3c-4d7e-9f5a-1c2b3d4e5f60"])
+        response = await client.get(
+            f"/v1/handoffs/kyc/events?cursor={cursor}", headers=await keys.reader()
+        )
+        assert response.status_code == 200, response.text
+        assert response.json() == {"items": [], "next_cursor": None}
+
+    @pytest.mark.parametrize(
+        "position", [-1, 2**63, 10**30, 1.5, "1", True, None, float(2**70)]
+    )
+    async def test_a_forged_position_cursor_is_422(self, client, keys, position):
+        cursor = crafted([position])
+        response = await client.get(f"/v1/findings?cursor={cursor}", headers=await keys.reader())
+        assert_problem(response, 422, "invalid_cursor")
+
+    async def test_a_position_past_the_end_is_an_empty_page(self, client, keys):
+        cursor = crafted([10**6])
+        response = await client.get(f"/v1/findings?cursor={cursor}", headers=await keys.reader())
+        assert response.status_code == 200, response.text
+        assert response.json() == {"items": [], "next_cursor": None}
 
 
 class TestIdempotencyKey:

@@ -10,17 +10,19 @@ import base64
 import binascii
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 from uuid import UUID
 
 import orjson
-from sqlalchemy import Integer, and_, literal, literal_column, or_, tuple_
+from sqlalchemy import Integer, String, and_, literal, literal_column, or_, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import ColumnElement, Select, operators
 from sqlalchemy.sql.elements import UnaryExpression
+from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from service.core.errors import Invalid
+from service.core.fields import EARLIEST, LATEST, MAX_DURATION
 
 RowT = TypeVar("RowT")
 
@@ -31,8 +33,63 @@ class PageRequest:
     cursor: str | None = None
 
 
+class InvalidCursor(Invalid):
+    code = "invalid_cursor"
+
+
 def _invalid_cursor() -> Invalid:
-    return Invalid("cursor is malformed or belongs to another listing", loc=("query", "cursor"))
+    return InvalidCursor(
+        "cursor is malformed or belongs to another listing", loc=("query", "cursor")
+    )
+
+
+# A cursor holds the sort key of a stored row, so each value must be one a row can hold:
+# times are stored client instants or derived from them (a due date is a start plus at most
+# MAX_DURATION), integers fit their column. Anything else is forged, and must not reach
+# the database (PostgreSQL refuses NUL, SQLite integers past 64 bits, both far dates).
+_EARLIEST = EARLIEST
+_LATEST = LATEST + MAX_DURATION
+_INT_BITS = {"SmallInteger": 16, "Integer": 32, "BigInteger": 64}
+
+
+def _time(value: Any) -> datetime:
+    if not isinstance(value, str):
+        raise TypeError("time")
+    moment = datetime.fromisoformat(value)
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError("naive")
+    try:
+        moment = moment.astimezone(UTC)
+    except OverflowError as exc:
+        raise ValueError("range") from exc
+    if not _EARLIEST <= moment <= _LATEST:
+        raise ValueError("range")
+    return moment
+
+
+def _sql_type(column: ColumnElement[Any]) -> TypeEngine[Any]:
+    kind = column.type
+    return kind.impl_instance if isinstance(kind, TypeDecorator) else kind
+
+
+def _text(value: Any, sql_type: String) -> str:
+    if not isinstance(value, str):
+        raise TypeError("text")
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        raise ValueError("control character")
+    if sql_type.length is not None and len(value) > sql_type.length:
+        raise ValueError("length")
+    return value
+
+
+def _integer(value: Any, sql_type: Integer) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError("integer")
+    names = [cls.__name__ for cls in type(sql_type).__mro__]
+    bits = next((_INT_BITS[n] for n in names if n in _INT_BITS), 64)
+    if not -(2 ** (bits - 1)) <= value < 2 ** (bits - 1):
+        raise ValueError("range")
+    return value
 
 
 def encode_cursor(values: Sequence[Any]) -> str:
@@ -57,17 +114,26 @@ def decode_cursor(cursor: str, columns: Sequence[ColumnElement[Any]]) -> list[An
         raise _invalid_cursor()
     decoded = []
     for value, column in zip(values, columns, strict=True):
-        expected = column.type.python_type
         try:
+            expected = column.type.python_type
+            # SQLModel's string columns report ``object`` as their Python type, which any
+            # JSON value would pass: strings and integers go by their SQL type.
+            sql_type = _sql_type(column)
             if expected is datetime:
-                value = datetime.fromisoformat(value)
-                if value.tzinfo is None:
-                    raise ValueError("naive")
+                value = _time(value)
             elif expected is UUID:
+                if not isinstance(value, str):
+                    raise TypeError("uuid")
                 value = UUID(value)
-            elif not isinstance(value, expected) or isinstance(value, bool) != (expected is bool):
+            elif isinstance(sql_type, String):
+                value = _text(value, sql_type)
+            elif isinstance(sql_type, Integer) and expected in (int, object):
+                value = _integer(value, sql_type)
+            elif not isinstance(value, str | int | float) or not isinstance(value, expected):
                 raise ValueError("type")
-        except (TypeError, ValueError) as exc:
+            elif isinstance(value, bool) != (expected is bool):
+                raise ValueError("type")
+        except (TypeError, ValueError, NotImplementedError) as exc:
             raise _invalid_cursor() from exc
         decoded.append(value)
     return decoded
@@ -128,7 +194,8 @@ def page_of(items: list[RowT], page: PageRequest) -> tuple[list[RowT], str | Non
     start = 0
     if page.cursor:
         (start,) = decode_cursor(page.cursor, [literal_column("position", Integer)])
-        start = max(0, start)
+        if start < 0:
+            raise _invalid_cursor()
     chunk = items[start : start + page.limit]
     more = start + page.limit < len(items)
     return chunk, encode_cursor([start + page.limit]) if more else None

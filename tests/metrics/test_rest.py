@@ -237,7 +237,7 @@ class TestListMetrics:
 
     async def test_a_malformed_cursor_is_422(self, client, keys, metrics):
         response = await client.get("/v1/metrics?cursor=not-a-cursor", headers=await keys.reader())
-        body = assert_problem(response, 422, "invalid")
+        body = assert_problem(response, 422, "invalid_cursor")
         assert body["errors"][0]["loc"] == ["query", "cursor"]
 
     @pytest.mark.parametrize("query", ["", "?kind=operational", "?limit=1"])

@@ -146,7 +146,7 @@ class TestListUnits:
 
     async def test_a_malformed_cursor_is_422(self, client, keys):
         response = await client.get("/v1/units?cursor=!!!", headers=await keys.reader())
-        assert_problem(response, 422, "invalid")
+        assert_problem(response, 422, "invalid_cursor")
 
     async def test_a_partner_key_lists_only_its_own_unit(self, client, keys, session):
         await make_unit(session, key="ops")
