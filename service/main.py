@@ -51,6 +51,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         generate_unique_id_function=_operation_id,
         docs_url="/docs",
         redoc_url=None,
+        # No redirect from "/v1/units/" to "/v1/units": Starlette builds it from the Host
+        # header, so it would send clients to whatever site a request names. A path is
+        # either a route or a 404.
+        redirect_slashes=False,
     )
     app.state.settings = settings
     app.state.api_routes = api_routes()

@@ -53,6 +53,19 @@ class TestUnknownRoutes:
     async def test_an_unknown_route_is_404_without_a_key_too(self, client):
         assert_problem(await client.get("/v2/units"), 404, "not_found")
 
+    @pytest.mark.parametrize(
+        ("method", "path"),
+        [("GET", "/v1/units/"), ("POST", "/v1/handoffs/"), ("GET", "/healthz/"), ("GET", "/graphql/")],
+    )
+    async def test_a_trailing_slash_is_404_not_a_redirect(self, client, keys, method, path):
+        # A redirect would be built from the Host header: a link to any site a client names.
+        response = await client.request(
+            method, path, headers={**await keys.writer(), "Host": "evil.example"}
+        )
+        body = assert_problem(response, 404, "not_found")
+        assert "location" not in response.headers
+        assert body["instance"] == path
+
     async def test_a_wrong_method_is_a_405_problem_naming_the_allowed_ones(self, client, keys):
         response = await client.delete("/v1/handoffs", headers=await keys.writer())
         assert_problem(response, 405, "method_not_allowed")
