@@ -12,7 +12,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.api.deps import get_write_sessions
-from service.core.config import get_settings
+from service.core.config import Settings, get_settings
 from service.handoffs.models import Handoff, HandoffEvent
 from service.org_units.models import Unit
 from tests.factories import make_event, make_handoff, make_unit
@@ -390,7 +390,8 @@ class TestOperations:
                         return sample.value
             return 0.0
 
-        before = (await client.get("/metrics")).text
+        reader = await keys.reader()
+        before = (await client.get("/metrics", headers=reader)).text
         writer = await keys.writer()
         await client.get("/v1/handoffs/kyc", headers=writer)
         await client.put(
@@ -403,7 +404,7 @@ class TestOperations:
             json={"started_at": "2026-01-01T10:00:00Z"},
             headers=writer,
         )
-        response = await client.get("/metrics")
+        response = await client.get("/metrics", headers=reader)
         assert response.status_code == 200
         after = response.text
         assert "silospan_http_requests_total" in after
@@ -418,6 +419,50 @@ class TestOperations:
                 == value(before, ingested, outcome=outcome) + 1
             )
         assert 'route="/v1/handoffs/kyc"' not in after  # templates, never raw paths
+
+
+class TestMetricsAccess:
+    async def test_metrics_need_an_api_key(self, client):
+        response = await client.get("/metrics")
+        assert_problem(response, 401, "unauthenticated")
+        assert "silospan_http_requests_total" not in response.text
+
+    async def test_an_unknown_key_is_401(self, client):
+        response = await client.get("/metrics", headers={"Authorization": "Bearer ss_unknown"})
+        assert_problem(response, 401, "unauthenticated")
+
+    async def test_a_revoked_key_is_401(self, client, keys):
+        admin = await keys.admin()
+        reader = await keys.reader()
+        listed = await client.get("/v1/api-keys", headers=admin)
+        reader_id = next(k["id"] for k in listed.json()["items"] if k["role"] == "reader")
+        revoked = await client.post(f"/v1/api-keys/{reader_id}/revoke", headers=admin)
+        assert revoked.status_code == 200, revoked.text
+        assert_problem(await client.get("/metrics", headers=reader), 401, "unauthenticated")
+
+    @pytest.mark.parametrize("role", ["admin", "writer", "reader", "partner"])
+    async def test_any_role_may_read_metrics(self, client, keys, session, role):
+        if role == "partner":
+            await make_unit(session, key="courier", kind="partner")
+            headers = await keys.partner("courier")
+        else:
+            headers = await getattr(keys, role)()
+        response = await client.get("/metrics", headers=headers)
+        assert response.status_code == 200, response.text
+        assert "silospan_http_requests_total" in response.text
+
+    async def test_the_public_setting_opens_metrics_without_a_key(self, app, client, settings):
+        public = settings.model_copy(update={"metrics_public": True})
+        app.dependency_overrides[get_settings] = lambda: public
+        response = await client.get("/metrics")
+        assert response.status_code == 200, response.text
+        assert "silospan_http_requests_total" in response.text
+
+    def test_the_public_setting_is_off_unless_set(self, monkeypatch):
+        monkeypatch.delenv("SILOSPAN_METRICS_PUBLIC", raising=False)
+        assert Settings().metrics_public is False
+        monkeypatch.setenv("SILOSPAN_METRICS_PUBLIC", "true")
+        assert Settings().metrics_public is True
 
 
 class TestServerErrors:

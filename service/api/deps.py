@@ -62,6 +62,8 @@ _bearer = HTTPBearer(
     description="An API key: `Authorization: Bearer ss_...`. Create one with "
     "`silospan keys create` or POST /v1/api-keys.",
 )
+# The bearer credentials as such, for a route that authenticates only when a setting says so.
+bearer_credentials = _bearer
 
 
 async def get_principal(

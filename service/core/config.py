@@ -43,6 +43,10 @@ class Settings(BaseSettings):
     graphql_max_aliases: int = Field(default=30, ge=1)
     graphql_max_tokens: int = Field(default=2000, ge=100)
 
+    # GET /metrics needs an API key (any role) unless this opens it, for a scraper on a
+    # network that only trusted hosts reach.
+    metrics_public: bool = False
+
     log_level: str = "INFO"
     log_json: bool = True
 

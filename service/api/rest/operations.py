@@ -1,13 +1,23 @@
-"""Health, readiness and Prometheus metrics (no API key needed)."""
+"""Health and readiness (no API key needed) and Prometheus metrics (an API key of any
+role, unless ``SILOSPAN_METRICS_PUBLIC`` opens them)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
 from fastapi.responses import Response
+from fastapi.security import HTTPAuthorizationCredentials
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 
-from service.api.deps import ReadSessionDep
+from service.api.deps import (
+    ReadSessionDep,
+    ReadSessionsDep,
+    SettingsDep,
+    bearer_credentials,
+    get_principal,
+)
 from service.api.problems import problem, problem_responses
 from service.core.migrations import schema_is_current
 
@@ -41,6 +51,17 @@ async def readyz(session: ReadSessionDep) -> Health:
     return Health(status="ready")
 
 
-@router.get("/metrics", include_in_schema=False)
+async def metrics_access(
+    settings: SettingsDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_credentials)],
+    sessions: ReadSessionsDep,
+) -> None:
+    """Request counts by route say how the company works: a valid key of any role, unless
+    the operator has opened the endpoint to its network."""
+    if not settings.metrics_public:
+        await get_principal(credentials, sessions)
+
+
+@router.get("/metrics", include_in_schema=False, dependencies=[Depends(metrics_access)])
 async def metrics() -> Response:
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
