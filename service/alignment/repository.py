@@ -478,13 +478,16 @@ async def _keys(session: AsyncSession, model: Any, ids: set[UUID]) -> dict[UUID,
 
 
 async def touchpoints_by(
-    session: AsyncSession, *, ids: Sequence[UUID] | None = None, journey_id: UUID | None = None
+    session: AsyncSession,
+    *,
+    ids: Sequence[UUID] | None = None,
+    journey_ids: Sequence[UUID] | None = None,
 ) -> list[Touchpoint]:
     statement = select(Touchpoint).order_by(Touchpoint.key)
     if ids is not None:
         statement = statement.where(in_ids(session, Touchpoint.id, ids))
-    if journey_id is not None:
-        statement = statement.where(Touchpoint.journey_id == journey_id)
+    if journey_ids is not None:
+        statement = statement.where(in_ids(session, Touchpoint.journey_id, journey_ids))
     return list((await session.scalars(statement)).all())
 
 

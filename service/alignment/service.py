@@ -498,18 +498,40 @@ async def score_journey(
     journey = await repository.row_by_key(session, Journey, key)
     if journey is None:
         raise NotFoundFor("journey", key)
-    on_journey = await repository.touchpoints_by(session, journey_id=journey.id)
-    structure = await load_slice(session, touchpoint_ids=[t.id for t in on_journey])
-    touchpoints = structure.touchpoints
-    upstream_ids = [h.id for t in touchpoints for h in _upstream(structure, t)]
+    return (await _journey_scores(session, [journey], window))[journey.id]
+
+
+async def journey_scores(
+    session: AsyncSession, principal: Principal, journey_ids: list[UUID], window: Window
+) -> dict[UUID, ScoreRead]:
+    """Journey scores for many journeys at once (a partner key sees none: batch loading)."""
+    principal.require(Action.scores_read)
+    if principal.is_partner:
+        return {}
+    return await _journey_scores(session, await repository.rows_by_ids(session, Journey, journey_ids), window)
+
+
+async def _journey_scores(
+    session: AsyncSession, journeys: list[Journey], window: Window
+) -> dict[UUID, ScoreRead]:
+    on_journeys = await repository.touchpoints_by(session, journey_ids=[j.id for j in journeys])
+    structure = await load_slice(session, touchpoint_ids=[t.id for t in on_journeys])
+    upstream_ids = [h.id for t in structure.touchpoints for h in _upstream(structure, t)]
     inputs = await _inputs(
-        session, window, handoff_ids=upstream_ids, touchpoint_ids=[t.id for t in touchpoints]
-    )
-    return _read(
-        Subject(type="journey", key=key),
+        session,
         window,
-        lambda b: _journey_like(structure, inputs, touchpoints, b),
+        handoff_ids=upstream_ids,
+        touchpoint_ids=[t.id for t in structure.touchpoints],
     )
+    scores = {}
+    for journey in journeys:
+        touchpoints = [t for t in structure.touchpoints if t.journey_id == journey.id]
+        scores[journey.id] = _read(
+            Subject(type="journey", key=journey.key),
+            window,
+            lambda b, touchpoints=touchpoints: _journey_like(structure, inputs, touchpoints, b),
+        )
+    return scores
 
 
 async def score_company(session: AsyncSession, principal: Principal, window: Window) -> ScoreRead:

@@ -49,3 +49,31 @@ async def blocking_references(session: AsyncSession, table_name: str, row_id: UU
                 name = str(table.name)
                 counts[name] = counts.get(name, 0) + int(count)
     return counts
+
+
+async def first_per_parent(
+    session: AsyncSession,
+    model: Any,
+    parent: Any,
+    parent_ids: Iterable[UUID],
+    order_by: list[Any],
+    limit: int,
+) -> dict[UUID, list[Any]]:
+    """The first ``limit`` rows of ``model`` for each parent id (``parent`` is the column
+    naming the parent), in the order ``order_by``: one statement for every parent, ranked
+    with a window function, for the first page of a nested list."""
+    wanted = set(parent_ids)
+    found: dict[UUID, list[Any]] = {parent_id: [] for parent_id in wanted}
+    if not wanted:
+        return found
+    position = func.row_number().over(partition_by=parent, order_by=order_by).label("position")
+    ranked = select(model.id.label("row_id"), position).where(parent.in_(wanted)).subquery()
+    statement = (
+        select(model)
+        .join(ranked, ranked.c.row_id == model.id)
+        .where(ranked.c.position <= limit)
+        .order_by(parent, *order_by)
+    )
+    for row in (await session.scalars(statement)).all():
+        found[getattr(row, parent.key)].append(row)
+    return found

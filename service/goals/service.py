@@ -276,6 +276,16 @@ async def list_check_ins(
     return await repository.list_check_ins(session, goal.id, page)
 
 
+async def first_check_ins(
+    session: AsyncSession, principal: Principal, goal_ids: list[UUID], *, limit: int
+) -> dict[UUID, list[GoalCheckIn]]:
+    """The first ``limit`` check-ins (by time) of each visible goal, in one statement."""
+    principal.require(Action.goals_read)
+    visible = [g.id for g in await repository.get_many(session, _scope(principal), goal_ids) if g]
+    c = GoalCheckIn
+    return await core_repository.first_per_parent(session, c, c.goal_id, visible, [c.at, c.id], limit)
+
+
 async def check_ins_to_read(session: AsyncSession, rows: Sequence[GoalCheckIn]) -> list[CheckInRead]:
     keys = await core_repository.keys_by_id(session, Goal, [r.goal_id for r in rows])
     return [

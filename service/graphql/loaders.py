@@ -86,8 +86,13 @@ class Loaders:
         self.touchpoint_score = self._windowed(alignment_service.touchpoint_scores)
         self.unit_score = self._windowed(alignment_service.unit_scores)
         self.partner_score = self._windowed(alignment_service.partner_scores)
+        self.journey_score = self._windowed(alignment_service.journey_scores)
         # Keyed by (handoff id, first, status): the first page of each handoff's events.
         self.events = DataLoader(self._first_events)
+        # Keyed by (parent id, first): the first page of each parent's nested list.
+        self.reviews = self._first_page(handoffs_service.first_reviews)
+        self.feedback = self._first_page(journeys_service.first_feedback)
+        self.check_ins = self._first_page(goals_service.first_check_ins)
 
     async def _call(self, fn: Callable[..., Awaitable[Any]], *args: Any) -> Any:
         async with self._context.db() as session:
@@ -122,6 +127,24 @@ class Loaders:
                 for subject_id, score in (await self._call(scores, ids, window)).items():
                     found[(subject_id, window)] = score
             return _by_key(keys, found, None)
+
+        return DataLoader(load)
+
+    def _first_page(self, first_rows: Callable[..., Awaitable[dict[UUID, list[Any]]]]):
+        """Loads ``first + 1`` rows per parent (one more, to know whether a page follows)."""
+
+        async def load(keys: list[tuple[UUID, int]]) -> list[list[Any]]:
+            by_size: dict[int, list[UUID]] = defaultdict(list)
+            for parent_id, first in keys:
+                by_size[first].append(parent_id)
+            found: dict[tuple[UUID, int], list[Any]] = {}
+            for first, ids in by_size.items():
+                rows = await self._call(
+                    lambda s, p, ids=ids, first=first: first_rows(s, p, ids, limit=first + 1)
+                )
+                for parent_id, parent_rows in rows.items():
+                    found[(parent_id, first)] = parent_rows
+            return _by_key(keys, found, [])
 
         return DataLoader(load)
 

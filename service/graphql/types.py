@@ -5,14 +5,13 @@ functions as REST: a partner key sees here exactly what it sees there)."""
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 from uuid import UUID
 
 import strawberry
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
-from service.alignment import service as alignment_service
 from service.alignment.schemas import (
     CaseRead,
     ComponentRead,
@@ -155,6 +154,15 @@ class Score:
         )
 
 
+def first_page(rows: list[Any], limit: int) -> tuple[list[Any], str | None]:
+    """A first page cut from ``limit + 1`` rows ordered by (at, id), with the cursor that
+    the parent's own listing continues from."""
+    if len(rows) <= limit:
+        return rows, None
+    rows = rows[:limit]
+    return rows, encode_cursor([rows[-1].at, rows[-1].id])
+
+
 # Units -------------------------------------------------------------------------------------------
 
 
@@ -280,11 +288,10 @@ class Journey:
         self, info: Ctx, start: From = None, end: To = None, as_of: AsOf = None,
         bucket: BucketArg = None,
     ) -> Score | None:
-        async with info.context.db() as session:
-            read = await alignment_service.score_journey(
-                session, info.context.principal, self.key, window(info, start, end, as_of, bucket)
-            )
-        return Score.from_read(read)
+        read = await info.context.loaders.journey_score.load(
+            (self.journey_id, window(info, start, end, as_of, bucket))
+        )
+        return Score.from_read(read) if read else None
 
 
 @strawberry.type(description="An upstream handoff of a touchpoint and how far it is from the owner.")
@@ -354,10 +361,16 @@ class Touchpoint:
     @strawberry.field(description="Customer feedback here, newest window first page.")
     async def feedback(self, info: Ctx, first: First = None, after: After = None) -> Page[Feedback]:
         request = page(first, after, maximum=NESTED_MAX)
-        async with info.context.db() as session:
-            _, rows, cursor = await journeys_service.list_feedback(
-                session, info.context.principal, self.key, request
+        if request.cursor is None:
+            rows, cursor = first_page(
+                await info.context.loaders.feedback.load((self.touchpoint_id, request.limit)),
+                request.limit,
             )
+        else:
+            async with info.context.db() as session:
+                _, rows, cursor = await journeys_service.list_feedback(
+                    session, info.context.principal, self.key, request
+                )
         return Page(items=[Feedback.from_model(f, self.key) for f in rows], next_cursor=cursor)
 
     @strawberry.field(description="Touchpoint score TP(t), with the driver weight used.")
@@ -540,10 +553,16 @@ class Handoff:
     @strawberry.field(description="The recipient's reviews.")
     async def reviews(self, info: Ctx, first: First = None, after: After = None) -> Page[Review]:
         request = page(first, after, maximum=NESTED_MAX)
-        async with info.context.db() as session:
-            rows, cursor = await handoffs_service.list_reviews(
-                session, info.context.principal, self.key, request
+        if request.cursor is None:
+            rows, cursor = first_page(
+                await info.context.loaders.reviews.load((self.handoff_id, request.limit)),
+                request.limit,
             )
+        else:
+            async with info.context.db() as session:
+                rows, cursor = await handoffs_service.list_reviews(
+                    session, info.context.principal, self.key, request
+                )
         return Page(items=[Review.from_model(r) for r in rows], next_cursor=cursor)
 
     @strawberry.field(description="Handoff health H(h).")
@@ -664,10 +683,16 @@ class Goal:
     @strawberry.field
     async def check_ins(self, info: Ctx, first: First = None, after: After = None) -> Page[CheckIn]:
         request = page(first, after, maximum=NESTED_MAX)
-        async with info.context.db() as session:
-            rows, cursor = await goals_service.list_check_ins(
-                session, info.context.principal, self.key, request
+        if request.cursor is None:
+            rows, cursor = first_page(
+                await info.context.loaders.check_ins.load((self.goal_id, request.limit)),
+                request.limit,
             )
+        else:
+            async with info.context.db() as session:
+                rows, cursor = await goals_service.list_check_ins(
+                    session, info.context.principal, self.key, request
+                )
         return Page(items=[CheckIn.from_model(r) for r in rows], next_cursor=cursor)
 
 

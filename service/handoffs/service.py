@@ -403,6 +403,18 @@ async def list_reviews(
     return await repository.list_reviews(session, handoff.id, page)
 
 
+async def first_reviews(
+    session: AsyncSession, principal: Principal, handoff_ids: list[UUID], *, limit: int
+) -> dict[UUID, list[HandoffReview]]:
+    """The first ``limit`` reviews (by time) of each visible handoff, in one statement."""
+    principal.require(Action.reviews_read)
+    visible = [h.id for h in await repository.get_many(session, principal, handoff_ids) if h]
+    r = HandoffReview
+    return await core_repository.first_per_parent(
+        session, r, r.handoff_id, visible, [r.at, r.id], limit
+    )
+
+
 async def reviews_to_read(
     session: AsyncSession, reviews: Sequence[HandoffReview]
 ) -> list[ReviewRead]:

@@ -363,6 +363,17 @@ async def list_feedback(
     return touchpoint, rows, cursor
 
 
+async def first_feedback(
+    session: AsyncSession, principal: Principal, touchpoint_ids: list[UUID], *, limit: int
+) -> dict[UUID, list[Feedback]]:
+    """The first ``limit`` ratings (by time) at each visible touchpoint, in one statement."""
+    principal.require(Action.feedback_read)
+    touchpoints = await repository.get_touchpoints(session, principal, touchpoint_ids)
+    f = Feedback
+    visible = [t.id for t in touchpoints if t]
+    return await core_repository.first_per_parent(session, f, f.touchpoint_id, visible, [f.at, f.id], limit)
+
+
 async def get_many_feedback(
     session: AsyncSession, principal: Principal, ids: list[UUID]
 ) -> list[Feedback | None]:

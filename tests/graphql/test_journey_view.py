@@ -108,3 +108,80 @@ class TestJourneyView:
 
         assert len(small_view["touchpoints"]) == 3 and len(large_view["touchpoints"]) == 30
         assert small == large, f"{small} statements for 3 touchpoints, {large} for 30"
+
+
+NESTED_LISTS = """
+{
+  journeys { items { key score { value } } }
+  touchpoints { items { key feedback(first: 2) { items { score } nextCursor } } }
+  handoffs { items { key reviews(first: 2) { items { quality } nextCursor } } }
+  goals { items { key checkIns(first: 2) { items { value } nextCursor } } }
+}
+"""
+
+
+async def build_lists(session, count: int) -> None:
+    """``count`` journeys, each with a touchpoint rated three times, a handoff reviewed three
+    times and a goal checked in three times: three per parent, so every first page of two
+    has a next page."""
+    from service.goals.schemas import CheckInCreate
+    from tests.factories import make_feedback, make_review
+
+    for n in range(count):
+        await make_journey(session, key=f"lj{n}", stages=["s"])
+        owner = await make_unit(session, key=f"lu{n}")
+        await make_touchpoint(session, key=f"lt{n}", journey=f"lj{n}", stage="s", owner=owner.key)
+        await make_handoff(session, key=f"lh{n}", to_unit=owner.key, touchpoint=f"lt{n}")
+        await metrics_service.create(
+            session, SYSTEM, MetricCreate(key=f"lm{n}", name="M", kind="operational")
+        )
+        await goals_service.create(
+            session,
+            SYSTEM,
+            GoalCreate(key=f"lg{n}", title="G", owner=owner.key, metric=f"lm{n}",
+                       direction="increase", kind="ends"),
+        )
+        for r in range(3):
+            at = f"2026-03-0{r + 1}T12:00:00+00:00"
+            await make_feedback(session, touchpoint=f"lt{n}", at=at, score=r + 2)
+            await make_review(session, f"lh{n}", at=at)
+            await goals_service.add_check_in(session, SYSTEM, f"lg{n}", CheckInCreate(at=at, value=r))
+    await session.commit()
+
+
+async def test_nested_lists_and_journey_scores_are_batched(
+    gql, keys, session, connection, count_statements
+):
+    """Journey.score, Touchpoint.feedback, Handoff.reviews and Goal.checkIns go through
+    DataLoaders: 2 parents or 6, the same statements; each first page ends with a cursor
+    its parent's own listing continues from."""
+    reader = await keys.reader()  # created before the savepoint, so it outlives the rollback
+    counts = []
+    for size in (2, 6):
+        savepoint = await connection.begin_nested() if size == 2 else None
+        await build_lists(session, size)
+        with count_statements() as statements:
+            response = await gql(NESTED_LISTS, reader)
+        body = response.json()
+        assert "errors" not in body, body
+        data = body["data"]
+        assert len(data["journeys"]["items"]) == size
+        for touchpoint in data["touchpoints"]["items"]:
+            assert [f["score"] for f in touchpoint["feedback"]["items"]] == [2, 3]
+            assert touchpoint["feedback"]["nextCursor"]
+        for handoff in data["handoffs"]["items"]:
+            assert len(handoff["reviews"]["items"]) == 2 and handoff["reviews"]["nextCursor"]
+        for goal in data["goals"]["items"]:
+            assert [c["value"] for c in goal["checkIns"]["items"]] == [0, 1]
+            rest = await gql(
+                f'{{ goal(key: "{goal["key"]}") {{ checkIns(first: 2, after: '
+                f'"{goal["checkIns"]["nextCursor"]}") {{ items {{ value }} nextCursor }} }} }}',
+                reader,
+            )
+            assert rest.json()["data"]["goal"]["checkIns"] == {
+                "items": [{"value": 2.0}], "nextCursor": None
+            }
+        counts.append(len(statements))
+        if savepoint is not None:
+            await savepoint.rollback()
+    assert counts[0] == counts[1], f"{counts[0]} statements for 2 parents, {counts[1]} for 6"
