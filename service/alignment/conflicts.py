@@ -1,4 +1,4 @@
-"""Dueling silos (SCORING.md, "Conflicts"): which pairs of goals work against each other.
+"""Dueling silos (docs/method.md §8): which pairs of goals work against each other.
 
 Pure: takes goal facts, declared metric relations and the moments of truth, returns the
 conflicting pairs with their metric path and severity. The service persists them.

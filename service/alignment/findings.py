@@ -1,4 +1,4 @@
-"""Goal-silo gotchas (SCORING.md, "Findings"): eleven rules over a snapshot of the company.
+"""Goal-silo gotchas (docs/method.md §9): eleven rules over a snapshot of the company.
 
 Pure: the service loads the facts, these functions decide what fires. Every finding names
 its rule, severity (1–3), subject, a plain explanation and the remedy, with the evidence.

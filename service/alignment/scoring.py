@@ -1,4 +1,4 @@
-"""Alignment scoring, method v1 (SCORING.md): pure functions over plain numbers.
+"""Alignment scoring, method v1 (docs/method.md §1–§7): pure functions over plain numbers.
 
 Nothing here touches the database. The service gathers the inputs with SQL aggregates and
 calls these functions; REST, GraphQL and the tests all share them. Components are 0–1,

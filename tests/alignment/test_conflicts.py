@@ -1,4 +1,4 @@
-"""REST: /v1/conflicts, dueling silos, against SCORING.md ("Conflicts: dueling silos").
+"""REST: /v1/conflicts, dueling silos, against docs/method.md §8 (dueling silos).
 
 Two active goals g1, g2 of different owners conflict when their periods overlap, their
 scopes overlap and d(g1) × effect × d(g2) < 0, with d = +1 for `increase`, −1 for
@@ -446,7 +446,7 @@ class TestSeverity:
         assert (await the_conflict(client, keys))["severity"] == 1
 
     async def test_the_scoring_example_is_severity_three(self, client, keys, session):
-        """SCORING.md: marketing pays reps to lower call.handle_time, service wants to raise
+        """docs/method.md §8: marketing pays reps to lower call.handle_time, service wants to raise
         call.rapport, and raising handle time raises rapport: (−1) × (+1) × (+1) < 0, on a
         call that is a moment of truth, with only marketing's goal paying out."""
         await make_metric(session, key="call.handle_time")

@@ -1,8 +1,8 @@
-"""REST: GET /v1/findings, the eleven goal-silo gotchas of SCORING.md ("Findings").
+"""REST: GET /v1/findings, the eleven goal-silo gotchas of docs/method.md §9.
 
 For every rule there is a test where it fires, asserting the whole finding (rule, severity,
 subject, a plain-text explanation and remedy, the evidence), and a test for each boundary of
-its SCORING.md wording where it does not. Rule tests ask for their rule only (``?rule=``), so
+its docs/method.md wording where it does not. Rule tests ask for their rule only (``?rule=``), so
 the other rules the same data trips do not get in the way, and every request passes an
 explicit window (``from``, ``to``, ``as_of``) so nothing depends on the clock.
 """
@@ -141,7 +141,7 @@ async def occurrences(session, handoff: str, count: int, impacted: int, first: d
         )
 
 
-# Ways a goal of ``owner`` is customer-linked (SCORING.md, linked(g)); each needs a
+# Ways a goal of ``owner`` is customer-linked (docs/method.md §3, linked(g)); each needs a
 # touchpoint "desk" owned by "front".
 
 

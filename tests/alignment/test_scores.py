@@ -1,4 +1,4 @@
-"""REST: /v1/scores/*, end to end, against values computed by hand from SCORING.md (method v1).
+"""REST: /v1/scores/*, end to end, against values computed by hand from docs/method.md (method v1).
 
 Every request passes an explicit window (``from``, ``to``, ``as_of``) so the numbers do not
 depend on the clock. Each expected value is written as the arithmetic of the spec.
