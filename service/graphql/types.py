@@ -4,11 +4,14 @@ functions as REST: a partner key sees here exactly what it sees there)."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import date, datetime
 from typing import Any, Generic, TypeVar
 from uuid import UUID
 
 import strawberry
+from sqlalchemy.ext.asyncio import AsyncSession
+from strawberry.dataloader import DataLoader
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
@@ -21,7 +24,7 @@ from service.alignment.schemas import (
     WindowRead,
 )
 from service.core.fields import format_duration
-from service.core.pagination import encode_cursor
+from service.core.pagination import PageRequest, encode_cursor
 from service.core.types import utcnow
 from service.goals import service as goals_service
 from service.goals.models import Goal as GoalModel
@@ -154,12 +157,23 @@ class Score:
         )
 
 
-def first_page(rows: list[Any], limit: int) -> tuple[list[Any], str | None]:
-    """A first page cut from ``limit + 1`` rows ordered by (at, id), with the cursor that
-    the parent's own listing continues from."""
-    if len(rows) <= limit:
+async def nested_page(
+    info: Ctx,
+    loader: DataLoader[tuple[UUID, int], list[Any]],
+    parent_id: UUID,
+    request: PageRequest,
+    listing: Callable[[AsyncSession], Awaitable[tuple[list[Any], str | None]]],
+) -> tuple[list[Any], str | None]:
+    """A page of a parent's nested list ordered by (at, id): the first page from the batched
+    ``loader`` (``limit + 1`` rows, so a next page shows), a later one from the parent's
+    own ``listing``, which continues from the same cursor."""
+    if request.cursor is not None:
+        async with info.context.db() as session:
+            return await listing(session)
+    rows = await loader.load((parent_id, request.limit))
+    if len(rows) <= request.limit:
         return rows, None
-    rows = rows[:limit]
+    rows = rows[: request.limit]
     return rows, encode_cursor([rows[-1].at, rows[-1].id])
 
 
@@ -361,16 +375,16 @@ class Touchpoint:
     @strawberry.field(description="Customer feedback here, newest window first page.")
     async def feedback(self, info: Ctx, first: First = None, after: After = None) -> Page[Feedback]:
         request = page(first, after, maximum=NESTED_MAX)
-        if request.cursor is None:
-            rows, cursor = first_page(
-                await info.context.loaders.feedback.load((self.touchpoint_id, request.limit)),
-                request.limit,
+
+        async def listing(session: AsyncSession) -> tuple[list[Any], str | None]:
+            _, rows, cursor = await journeys_service.list_feedback(
+                session, info.context.principal, self.key, request
             )
-        else:
-            async with info.context.db() as session:
-                _, rows, cursor = await journeys_service.list_feedback(
-                    session, info.context.principal, self.key, request
-                )
+            return rows, cursor
+
+        rows, cursor = await nested_page(
+            info, info.context.loaders.feedback, self.touchpoint_id, request, listing
+        )
         return Page(items=[Feedback.from_model(f, self.key) for f in rows], next_cursor=cursor)
 
     @strawberry.field(description="Touchpoint score TP(t), with the driver weight used.")
@@ -553,16 +567,13 @@ class Handoff:
     @strawberry.field(description="The recipient's reviews.")
     async def reviews(self, info: Ctx, first: First = None, after: After = None) -> Page[Review]:
         request = page(first, after, maximum=NESTED_MAX)
-        if request.cursor is None:
-            rows, cursor = first_page(
-                await info.context.loaders.reviews.load((self.handoff_id, request.limit)),
-                request.limit,
-            )
-        else:
-            async with info.context.db() as session:
-                rows, cursor = await handoffs_service.list_reviews(
-                    session, info.context.principal, self.key, request
-                )
+        rows, cursor = await nested_page(
+            info,
+            info.context.loaders.reviews,
+            self.handoff_id,
+            request,
+            lambda s: handoffs_service.list_reviews(s, info.context.principal, self.key, request),
+        )
         return Page(items=[Review.from_model(r) for r in rows], next_cursor=cursor)
 
     @strawberry.field(description="Handoff health H(h).")
@@ -683,16 +694,13 @@ class Goal:
     @strawberry.field
     async def check_ins(self, info: Ctx, first: First = None, after: After = None) -> Page[CheckIn]:
         request = page(first, after, maximum=NESTED_MAX)
-        if request.cursor is None:
-            rows, cursor = first_page(
-                await info.context.loaders.check_ins.load((self.goal_id, request.limit)),
-                request.limit,
-            )
-        else:
-            async with info.context.db() as session:
-                rows, cursor = await goals_service.list_check_ins(
-                    session, info.context.principal, self.key, request
-                )
+        rows, cursor = await nested_page(
+            info,
+            info.context.loaders.check_ins,
+            self.goal_id,
+            request,
+            lambda s: goals_service.list_check_ins(s, info.context.principal, self.key, request),
+        )
         return Page(items=[CheckIn.from_model(r) for r in rows], next_cursor=cursor)
 
 
