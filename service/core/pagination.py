@@ -129,9 +129,11 @@ def decode_cursor(cursor: str, columns: Sequence[ColumnElement[Any]]) -> list[An
                 value = _text(value, sql_type)
             elif isinstance(sql_type, Integer) and expected in (int, object):
                 value = _integer(value, sql_type)
-            elif not isinstance(value, str | int | float) or not isinstance(value, expected):
-                raise ValueError("type")
-            elif isinstance(value, bool) != (expected is bool):
+            elif (
+                not isinstance(value, str | int | float)
+                or not isinstance(value, expected)
+                or isinstance(value, bool) != (expected is bool)
+            ):
                 raise ValueError("type")
         except (TypeError, ValueError, NotImplementedError) as exc:
             raise _invalid_cursor() from exc
