@@ -162,7 +162,7 @@ async def create(session: AsyncSession, principal: Principal, data: HandoffCreat
         if is_unique_violation(exc):
             raise KeyExists(RESOURCE, data.key) from exc
         raise
-    await org_units_service.recompute_rings(session)
+    await org_units_service.update_rings(session, edges_added=_edges(handoff))
     return handoff
 
 
@@ -179,6 +179,7 @@ async def update(
     check_version(handoff.version, expected_version)
     (current,) = await to_read(session, [handoff])
     data = merge(current.model_dump(include=set(HandoffCreate.model_fields)), patch, HandoffCreate)
+    edges_before = _edges(handoff)
     for field, value in (await _resolve(session, data)).items():
         setattr(handoff, field, value)
     handoff.deliverable = data.deliverable
@@ -188,7 +189,10 @@ async def update(
     handoff.version += 1
     handoff.updated_at = utcnow()
     await session.flush()
-    await org_units_service.recompute_rings(session)
+    if _edges(handoff) != edges_before:
+        await org_units_service.update_rings(
+            session, edges_added=_edges(handoff), edges_removed=edges_before
+        )
     return handoff
 
 
@@ -200,9 +204,17 @@ async def delete(session: AsyncSession, principal: Principal, key: str) -> None:
     )
     if references:
         raise StillReferenced(RESOURCE, key, references)
+    edges = _edges(handoff)
     await session.delete(handoff)
     await session.flush()
-    await org_units_service.recompute_rings(session)
+    await org_units_service.update_rings(session, edges_removed=edges)
+
+
+def _edges(handoff: Handoff) -> list[tuple[UUID, UUID]]:
+    """What the handoff adds to the rings: its provider → recipient edge while active."""
+    if handoff.status != HandoffStatus.active.value:
+        return []
+    return [(handoff.from_unit_id, handoff.to_unit_id)]
 
 
 async def to_read(session: AsyncSession, handoffs: Sequence[Handoff]) -> list[HandoffRead]:

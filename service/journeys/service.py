@@ -228,7 +228,7 @@ async def create_touchpoint(
     )
     session.add(touchpoint)
     await _flush_new(session, TOUCHPOINT, data.key)
-    await org_units_service.recompute_rings(session)
+    await org_units_service.update_rings(session, owners_added=[touchpoint.owner_id])
     return touchpoint
 
 
@@ -261,7 +261,9 @@ async def update_touchpoint(
     touchpoint.updated_at = utcnow()
     await session.flush()
     if touchpoint.owner_id != previous_owner:
-        await org_units_service.recompute_rings(session)
+        await org_units_service.update_rings(
+            session, owners_added=[touchpoint.owner_id], owners_removed=[previous_owner]
+        )
     if touchpoint.moment_of_truth != was_moment_of_truth:
         # a moment of truth in a shared scope raises the severity of the goals duelling there
         await conflict_service.refresh_for_touchpoint(session, touchpoint.id)
@@ -277,9 +279,10 @@ async def delete_touchpoint(session: AsyncSession, principal: Principal, key: st
     )
     if references:
         raise StillReferenced(TOUCHPOINT, key, references)
+    owner = touchpoint.owner_id
     await session.delete(touchpoint)
     await session.flush()
-    await org_units_service.recompute_rings(session)
+    await org_units_service.update_rings(session, owners_removed=[owner])
 
 
 async def touchpoints_to_read(

@@ -94,3 +94,16 @@ async def current_rings(session: AsyncSession) -> dict[UUID, int | None]:
 async def set_rings(session: AsyncSession, changes: dict[UUID, int | None]) -> None:
     for unit_id, ring in changes.items():
         await session.execute(update(Unit).where(Unit.id == unit_id).values(ring=ring))
+
+
+async def rings_of(session: AsyncSession, unit_ids: list[UUID]) -> dict[UUID, int | None]:
+    statement = select(Unit.id, Unit.ring).where(Unit.id.in_(unit_ids))
+    return {id_: ring for id_, ring in (await session.execute(statement)).all()}
+
+
+async def touchpoint_owners_among(session: AsyncSession, unit_ids: list[UUID]) -> set[UUID]:
+    """Those of ``unit_ids`` that own at least one touchpoint."""
+    if not unit_ids:
+        return set()
+    statement = select(Touchpoint.owner_id).where(Touchpoint.owner_id.in_(unit_ids)).distinct()
+    return set((await session.scalars(statement)).all())

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from uuid import UUID
 
 from sqlalchemy.exc import IntegrityError
@@ -166,6 +166,43 @@ async def recompute_rings(session: AsyncSession) -> None:
     }
     if changes:
         await repository.set_rings(session, changes)
+
+
+Edge = tuple[UUID, UUID]  # (provider, recipient) of an active handoff
+
+
+async def update_rings(
+    session: AsyncSession,
+    *,
+    edges_added: Sequence[Edge] = (),
+    edges_removed: Sequence[Edge] = (),
+    owners_added: Sequence[UUID] = (),
+    owners_removed: Sequence[UUID] = (),
+) -> None:
+    """Bring the rings in line after a change to their inputs (active handoffs, touchpoint
+    owners), re-deriving them only when the change can move a ring: most writes touch
+    units whose rings it cannot change, and then cost two small reads, not a pass over
+    the whole organisation."""
+    await session.flush()
+    involved = {u for edge in (*edges_added, *edges_removed) for u in edge}
+    involved |= {*owners_added, *owners_removed}
+    if not involved:
+        return
+    ring = await repository.rings_of(session, list(involved))
+    still_owning = await repository.touchpoint_owners_among(session, list(owners_removed))
+    moves = (
+        any(ring[u] != 1 for u in owners_added)
+        or any(u not in still_owning and ring[u] == 1 for u in owners_removed)
+        # A new handoff moves its provider closer only when it is a shorter way in.
+        or any(
+            ring[r] is not None and (ring[p] is None or ring[p] > ring[r] + 1)
+            for p, r in edges_added
+        )
+        # A handoff gone moves its provider only when it may have been its shortest way in.
+        or any(ring[r] is not None and ring[p] == ring[r] + 1 for p, r in edges_removed)
+    )
+    if moves:
+        await recompute_rings(session)
 
 
 async def to_read(session: AsyncSession, units: list[Unit]) -> list[UnitRead]:
