@@ -682,7 +682,9 @@ async def list_findings(
 async def get_case(session: AsyncSession, principal: Principal, case_ref: str) -> CaseRead:
     """The customer's horizontal path: every occurrence with this case_ref, in time order."""
     principal.require(Action.cases_read)
-    rows = await repository.case_events(session, case_ref)
+    # The case as this principal knows it: a partner's events never join a company case it
+    # had no part in (they form its own case of that ref), so they neither change nor reveal it.
+    rows = await handoffs_service.case_events(session, principal, case_ref)
     own = principal.partner_unit_id
     if not rows or (
         principal.is_partner and not any(own in (h.from_unit_id, h.to_unit_id) for _, h in rows)

@@ -442,6 +442,7 @@ class HandoffEvent:
     note: str | None
     status: EventStatus
     handoff_id: strawberry.Private[UUID]
+    written_by_unit_id: strawberry.Private[UUID | None]
 
     @classmethod
     def from_model(cls, event: EventModel) -> HandoffEvent:
@@ -458,7 +459,18 @@ class HandoffEvent:
             note=event.note,
             status=event_status(event.due_at, event.delivered_at, utcnow()),
             handoff_id=event.handoff_id,
+            written_by_unit_id=event.written_by_unit_id,
         )
+
+    @strawberry.field(
+        description="Who wrote it: `internal`, the writing partner unit's key, or "
+        "`(another unit)` for a writer the reader may not see."
+    )
+    async def source(self, info: Ctx) -> str:
+        writer = None
+        if self.written_by_unit_id is not None:
+            writer = await info.context.loaders.unit.load(self.written_by_unit_id)
+        return handoffs_service.event_source(self.written_by_unit_id, writer)
 
     @strawberry.field
     async def handoff(self, info: Ctx) -> Handoff | None:

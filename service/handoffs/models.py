@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from uuid import UUID
 
-from sqlalchemy import CheckConstraint, Index, Text, UniqueConstraint
+from sqlalchemy import CheckConstraint, Index, Text, UniqueConstraint, false
 from sqlmodel import Field
 
 from service.core.models import IdMixin, TimestampMixin, VersionMixin, between, one_of
@@ -62,6 +62,14 @@ class HandoffEvent(IdMixin, table=True):
     customer_impact: bool = Field(default=False)
     case_ref: str | None = Field(default=None, max_length=128)
     note: str | None = Field(default=None, sa_type=Text)
+    # Who wrote it: the partner unit of the writing key, or NULL for the company itself.
+    # A partner changes only the events it wrote; internal writers change any.
+    written_by_unit_id: UUID | None = Field(
+        default=None, foreign_key="units.id", ondelete="RESTRICT", index=True
+    )
+    # True when a partner named a case_ref of a company case it takes no part in: the event
+    # forms the partner's own case of that ref, apart from (and invisible in) the company's.
+    case_private: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
 

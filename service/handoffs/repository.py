@@ -4,7 +4,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import func, or_
+from sqlalchemy import case, func, or_, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import select
 
@@ -12,6 +12,8 @@ from service.core.pagination import PageRequest, paginate
 from service.core.permissions import Principal
 from service.handoffs.constants import EventStatus
 from service.handoffs.models import Handoff, HandoffEvent, HandoffReview
+
+CASE_JOIN_LOCK = 0x5111_CA5E  # advisory lock id: partners joining cases
 
 
 def readable(principal: Principal) -> Any:
@@ -141,6 +143,84 @@ async def get_event(
     if for_update:
         statement = statement.with_for_update()
     return (await session.scalars(statement)).first()
+
+
+async def writers(
+    session: AsyncSession, pairs: set[tuple[UUID, str]], *, for_update: bool = False
+) -> dict[tuple[UUID, str], UUID | None]:
+    """The writer unit (None: internal) of each existing event among (handoff_id, external_id)."""
+    if not pairs:
+        return {}
+    statement = select(
+        HandoffEvent.handoff_id, HandoffEvent.external_id, HandoffEvent.written_by_unit_id
+    ).where(tuple_(HandoffEvent.handoff_id, HandoffEvent.external_id).in_(list(pairs)))
+    if for_update:
+        statement = statement.with_for_update()
+    rows = (await session.execute(statement)).all()
+    return {(handoff_id, external_id): unit for handoff_id, external_id, unit in rows}
+
+
+async def case_participation(
+    session: AsyncSession, case_refs: set[str], unit_id: UUID
+) -> dict[str, bool]:
+    """Of these case refs, those that name a company case, each with whether the unit
+    takes part in it (one of its steps is on a handoff the unit provides or receives)."""
+    if not case_refs:
+        return {}
+    statement = (
+        select(HandoffEvent.case_ref, func.max(case((_touches(unit_id), 1), else_=0)))
+        .join(Handoff, Handoff.id == HandoffEvent.handoff_id)
+        .where(HandoffEvent.case_ref.in_(case_refs), HandoffEvent.case_private.is_(False))
+        .group_by(HandoffEvent.case_ref)
+    )
+    return {ref: bool(part) for ref, part in (await session.execute(statement)).all()}
+
+
+async def lock_case_joins(session: AsyncSession) -> None:
+    """Serialize partners' decisions to join a case until the transaction ends.
+
+    PostgreSQL: a transaction-scoped advisory lock, so a partner's check of a case ref sees
+    another partner's committed start of it. SQLite writers are serialized already.
+    """
+    connection = await session.connection()
+    if connection.dialect.name == "postgresql":
+        await session.execute(select(func.pg_advisory_xact_lock(CASE_JOIN_LOCK)))
+
+
+def _touches(unit_id: UUID) -> Any:
+    return or_(Handoff.from_unit_id == unit_id, Handoff.to_unit_id == unit_id)
+
+
+async def case_events(
+    session: AsyncSession, principal: Principal, case_ref: str
+) -> list[tuple[HandoffEvent, Handoff]]:
+    """The steps of the case ``case_ref`` as the principal knows it, in time order.
+
+    The company's case is every step with this ref except those partners wrote into a case
+    they had no part in. A partner that takes part in the company's case gets that case;
+    otherwise the case it made itself from its own steps (if any), so its writes never join,
+    change or reveal a case of others.
+    """
+    base = (
+        select(HandoffEvent, Handoff)
+        .join(Handoff, Handoff.id == HandoffEvent.handoff_id)
+        .where(HandoffEvent.case_ref == case_ref)
+        .order_by(HandoffEvent.started_at, HandoffEvent.id)
+    )
+    company = base.where(HandoffEvent.case_private.is_(False))
+    if principal.is_partner:
+        unit = principal.partner_unit_id
+        assert unit is not None
+        part = await session.scalar(
+            select(func.count()).select_from(
+                company.where(_touches(unit)).with_only_columns(HandoffEvent.id).subquery()
+            )
+        )
+        if not part:
+            company = base.where(
+                HandoffEvent.case_private.is_(True), HandoffEvent.written_by_unit_id == unit
+            )
+    return [(event, handoff) for event, handoff in (await session.execute(company)).all()]
 
 
 async def list_events(

@@ -60,8 +60,8 @@ class HandoffUpdate(InputModel):
 class HandoffRead(ReadModel):
     id: UUID
     key: str
-    from_unit: str
-    to_unit: str
+    from_unit: str | None = Field(description="Null for a caller that may not see the unit.")
+    to_unit: str | None = Field(description="Null for a caller that may not see the unit.")
     deliverable: str
     touchpoint: str | None
     expected_within: IsoDuration | None
@@ -115,6 +115,11 @@ class EventRead(ReadModel):
     customer_impact: bool
     case_ref: str | None
     note: str | None
+    source: str = Field(
+        description="Who wrote it: `internal` (the company), the key of the partner unit "
+        "whose key wrote it, or `(another unit)` for a writer the reader may not see. A "
+        "partner changes only the events it wrote."
+    )
     status: EventStatus = Field(description="pending, delivered or overdue, as of now.")
     created_at: datetime
     updated_at: datetime
@@ -137,6 +142,10 @@ class ReviewRead(ReadModel):
     quality: int
     needs: str | None
     created_at: datetime
+
+
+INTERNAL_SOURCE = "internal"
+HIDDEN_SOURCE = "(another unit)"  # a writer the reader may not see, as case paths name it
 
 
 def event_status(due_at: datetime, delivered_at: datetime | None, now: datetime) -> EventStatus:

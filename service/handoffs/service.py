@@ -31,6 +31,8 @@ from service.handoffs import repository
 from service.handoffs.constants import EventStatus, HandoffStatus
 from service.handoffs.models import Handoff, HandoffEvent, HandoffReview
 from service.handoffs.schemas import (
+    HIDDEN_SOURCE,
+    INTERNAL_SOURCE,
     BulkEventItem,
     EventRead,
     EventUpsert,
@@ -60,6 +62,7 @@ EVENT_UPSERT = UpsertSpec(
         "customer_impact",
         "case_ref",
         "note",
+        "case_private",
     ),
 )
 
@@ -261,6 +264,10 @@ async def upsert_event(
 
     The write is a single ``INSERT … ON CONFLICT`` on (handoff, external_id): retries and
     concurrent senders of the same occurrence end with one row and the same id.
+
+    A partner changes only the events it wrote (403 for another writer's: both parties of a
+    handoff read its events, so hiding it would hide nothing); its ``case_ref`` joins a
+    company case only if the partner takes part in it (see ``_private_cases``).
     """
     principal.require(Action.events_write)
     handoff = await _visible(session, principal, handoff_key)
@@ -270,7 +277,22 @@ async def upsert_event(
             f"due_at is required: handoff {handoff_key!r} has no expected_within to derive it",
             loc=("body", "due_at"),
         )
-    row = _event_row(handoff.id, external_id, data, due_at)
+    key = (handoff.id, external_id)
+    if key in await _others_events(session, principal, {key}):
+        raise Forbidden(
+            f"event {external_id!r} of handoff {handoff_key!r} was written by another party; "
+            "a partner key changes only the events its unit wrote",
+            action=Action.events_write.value,
+        )
+    private = await _private_cases(session, principal, {data.case_ref})
+    row = _event_row(
+        handoff.id,
+        external_id,
+        data,
+        due_at,
+        written_by=_writer(principal),
+        case_private=data.case_ref in private,
+    )
     created, updated, unchanged = await upsert_rows(session, EVENT_UPSERT, [row])
     record_outcomes(EVENTS_INGESTED, created, updated, unchanged)
     event = await repository.get_event(session, handoff.id, external_id)
@@ -306,7 +328,9 @@ async def ingest_events(
     """Upsert many occurrences, each naming its ``handoff`` and ``external_id``.
 
     A partner key may only register events on handoffs it provides or receives; any other
-    handoff is reported as not existing. In atomic mode any bad item raises ``BulkRejected``
+    handoff is reported as not existing. An item that would change an event another party
+    wrote is rejected, and case refs follow ``_private_cases``, per item exactly as for one
+    event (``upsert_event``). In atomic mode any bad item raises ``BulkRejected``
     and nothing is written. ``settings`` gives the limits (the
     request's, so one request never mixes two configurations); by default the process's.
     """
@@ -314,6 +338,7 @@ async def ingest_events(
     settings = settings or get_settings()
     handoffs: dict[str, tuple[UUID, Any] | None] = {}
     now = utcnow()
+    writer = _writer(principal)
 
     async def prepare(items: list[tuple[int, BulkEventItem]]) -> Prepared:
         missing = {item.handoff for _, item in items} - handoffs.keys()
@@ -321,6 +346,16 @@ async def ingest_events(
             found = await repository.ids_by_key(session, principal, missing)
             handoffs.update({key: found.get(key) for key in missing})
         prepared = Prepared(rows=[], indexes=[], errors=[])
+        others = await _others_events(
+            session,
+            principal,
+            {
+                (handoffs[item.handoff][0], item.external_id)  # type: ignore[index]
+                for _, item in items
+                if handoffs[item.handoff] is not None
+            },
+        )
+        private = await _private_cases(session, principal, {item.case_ref for _, item in items})
         for index, item in items:
             resolved = handoffs[item.handoff]
             if resolved is None:
@@ -329,6 +364,16 @@ async def ingest_events(
                 )
                 continue
             handoff_id, expected_within = resolved
+            if (handoff_id, item.external_id) in others:
+                prepared.errors.append(
+                    ItemError(
+                        index,
+                        ["external_id"],
+                        f"event {item.external_id!r} of handoff {item.handoff!r} was written "
+                        "by another party; a partner key changes only the events its unit wrote",
+                    )
+                )
+                continue
             due_at = item.due_at or default_due(item.started_at, expected_within)
             if due_at is None:
                 prepared.errors.append(
@@ -339,7 +384,17 @@ async def ingest_events(
                     )
                 )
                 continue
-            prepared.rows.append(_event_row(handoff_id, item.external_id, item, due_at, now=now))
+            prepared.rows.append(
+                _event_row(
+                    handoff_id,
+                    item.external_id,
+                    item,
+                    due_at,
+                    now=now,
+                    written_by=writer,
+                    case_private=item.case_ref in private,
+                )
+            )
             prepared.indexes.append(index)
         return prepared
 
@@ -355,8 +410,18 @@ async def ingest_events(
     )
 
 
-async def events_to_read(session: AsyncSession, events: Sequence[HandoffEvent]) -> list[EventRead]:
+async def events_to_read(
+    session: AsyncSession, principal: Principal, events: Sequence[HandoffEvent]
+) -> list[EventRead]:
     keys = await core_repository.keys_by_id(session, Handoff, [e.handoff_id for e in events])
+    writer_ids = list({e.written_by_unit_id for e in events if e.written_by_unit_id is not None})
+    writers = {
+        unit_id: unit
+        for unit_id, unit in zip(
+            writer_ids, await org_units_service.get_many(session, principal, writer_ids)
+        )
+        if unit is not None
+    }
     now = utcnow()
     return [
         EventRead(
@@ -371,12 +436,33 @@ async def events_to_read(session: AsyncSession, events: Sequence[HandoffEvent]) 
             customer_impact=e.customer_impact,
             case_ref=e.case_ref,
             note=e.note,
+            source=event_source(
+                e.written_by_unit_id, writers.get(e.written_by_unit_id)  # type: ignore[arg-type]
+            ),
             status=event_status(e.due_at, e.delivered_at, now),
             created_at=e.created_at,
             updated_at=e.updated_at,
         )
         for e in events
     ]
+
+
+def event_source(written_by_unit_id: UUID | None, writer: Any | None) -> str:
+    """Who wrote an event, as the reader may know it: ``internal`` (the company), the
+    writing partner unit's key, or ``(another unit)`` when the reader may not see that unit
+    (``writer`` is the unit as loaded through the reader's scope, None if hidden)."""
+    if written_by_unit_id is None:
+        return INTERNAL_SOURCE
+    return writer.key if writer is not None else HIDDEN_SOURCE
+
+
+async def case_events(
+    session: AsyncSession, principal: Principal, case_ref: str
+) -> list[tuple[HandoffEvent, Handoff]]:
+    """The steps of a case as the principal knows it, in time order (see the repository):
+    the company's case, or for a partner that takes no part in it, the partner's own."""
+    principal.require(Action.cases_read)
+    return await repository.case_events(session, principal, case_ref)
 
 
 # Reviews -----------------------------------------------------------------------------------
@@ -477,8 +563,54 @@ async def _resolve(session: AsyncSession, data: HandoffCreate) -> dict[str, UUID
     }
 
 
+def _writer(principal: Principal) -> UUID | None:
+    """The source an event records: the partner unit of the key, or None (internal)."""
+    return principal.partner_unit_id if principal.is_partner else None
+
+
+async def _others_events(
+    session: AsyncSession, principal: Principal, keys: set[tuple[UUID, str]]
+) -> set[tuple[UUID, str]]:
+    """Of these existing events, those the principal may not change: for a partner, those
+    another party wrote (locked until the write, so the check holds for it). Internal
+    writers change any."""
+    if not principal.is_partner or not keys:
+        return set()
+    writers = await repository.writers(session, keys, for_update=True)
+    return {key for key, unit in writers.items() if unit != principal.partner_unit_id}
+
+
+async def _private_cases(
+    session: AsyncSession, principal: Principal, case_refs: set[str | None]
+) -> set[str]:
+    """Of the case refs a partner's events name, those that stay the partner's own case.
+
+    A partner joins a company case only if it already takes part in it (one of the case's
+    steps is on a handoff it provides or receives), or starts a case under a ref nobody
+    uses. A ref of a company case it has no part in is accepted exactly like a new ref,
+    but its events form the partner's own case of that ref: the company's case and everyone
+    else's view of it stay as they were, and nothing tells the partner that the ref exists.
+    Internal writers' events always belong to the company's case.
+    """
+    refs = {ref for ref in case_refs if ref is not None}
+    if not principal.is_partner or not refs:
+        return set()
+    assert principal.partner_unit_id is not None
+    # Two partners starting the same new ref at once must not both join it.
+    await repository.lock_case_joins(session)
+    taken = await repository.case_participation(session, refs, principal.partner_unit_id)
+    return {ref for ref, takes_part in taken.items() if not takes_part}
+
+
 def _event_row(
-    handoff_id: UUID, external_id: str, data: EventUpsert, due_at: Any, *, now: Any = None
+    handoff_id: UUID,
+    external_id: str,
+    data: EventUpsert,
+    due_at: Any,
+    *,
+    now: Any = None,
+    written_by: UUID | None = None,
+    case_private: bool = False,
 ) -> dict[str, Any]:
     now = now or utcnow()
     return {
@@ -493,6 +625,8 @@ def _event_row(
         "customer_impact": data.customer_impact,
         "case_ref": data.case_ref,
         "note": data.note,
+        "written_by_unit_id": written_by,
+        "case_private": case_private,
         "created_at": now,
         "updated_at": now,
     }

@@ -418,6 +418,8 @@ class TestUpsertRows:
             "customer_impact": False,
             "case_ref": None,
             "note": None,
+            "written_by_unit_id": None,
+            "case_private": False,
             "created_at": now,
             "updated_at": now,
         }

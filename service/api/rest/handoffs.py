@@ -140,7 +140,7 @@ async def upsert_handoff_event(
     updated or unchanged. Sending it again is safe."""
     event, created = await handoffs_service.upsert_event(session, principal, key, external_id, body)
     response.status_code = 201 if created else 200
-    (read,) = await handoffs_service.events_to_read(session, [event])
+    (read,) = await handoffs_service.events_to_read(session, principal, [event])
     return read
 
 
@@ -157,7 +157,8 @@ async def list_handoff_events(
     _, events, next_cursor = await handoffs_service.list_events(
         session, principal, key, page, status=status, case_ref=case_ref
     )
-    return Page(items=await handoffs_service.events_to_read(session, events), next_cursor=next_cursor)
+    items = await handoffs_service.events_to_read(session, principal, events)
+    return Page(items=items, next_cursor=next_cursor)
 
 
 @router.post("/{key}/reviews", status_code=201, responses=problem_responses(404))
