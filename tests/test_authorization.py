@@ -174,7 +174,8 @@ def operations(ids: dict[str, str]) -> dict[tuple[str, str], Op]:
                 ("POST", "/v1/metrics"),
                 Op("POST", "/v1/metrics", 201, body={"key": "m-new", "name": "M", "kind": "other"}),
             ),
-            (("GET", "/v1/metrics/{key}"), Op("GET", "/v1/metrics/m1", 200, 404, 404)),
+            # (not m1: a-own's goals use it, so its partner sees it)
+            (("GET", "/v1/metrics/{key}"), Op("GET", "/v1/metrics/m2", 200, 404, 404)),
             (("PATCH", "/v1/metrics/{key}"), Op("PATCH", "/v1/metrics/m1", 200, body={"name": "M"})),
             (("DELETE", "/v1/metrics/{key}"), Op("DELETE", "/v1/metrics/m-unused", 204)),
             (("GET", "/v1/metric-relations"), Op("GET", "/v1/metric-relations", 200, 200, 200)),

@@ -52,7 +52,10 @@ class GoalCreate(_GoalFields):
 class JointGoalCreate(_GoalFields):
     """A goal proposed on a partner agreement: it starts as `proposed` until accepted."""
 
-    key: Key
+    key: Key = Field(
+        description="A partner key's proposal is stored as `<partner unit key>.<key>` (its "
+        "own key space; the whole must stay within 64 characters)."
+    )
 
 
 class GoalUpdate(InputModel):
@@ -79,8 +82,8 @@ class GoalRead(ReadModel):
     id: UUID
     key: str
     title: str
-    owner: str
-    metric: str
+    owner: str | None = Field(description="Null for a caller that may not see the unit.")
+    metric: str | None = Field(description="Null for a caller that may not see the metric.")
     direction: Direction
     target: float | None
     baseline: float | None
@@ -88,8 +91,8 @@ class GoalRead(ReadModel):
     incentive_weight: float
     period_start: date | None
     period_end: date | None
-    touchpoints: list[str]
-    contributes_to: list[str]
+    touchpoints: list[str] = Field(description="Those the caller may see.")
+    contributes_to: list[str] = Field(description="Those the caller may see.")
     agreement: str | None
     status: GoalStatus
     proposed_by: ProposedBy

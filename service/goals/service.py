@@ -3,6 +3,13 @@
 Joint goals are goals on a partner agreement: either side proposes them (a partner key on
 its own agreements only), and they stay ``proposed`` until a writer accepts them. Every
 change re-detects dueling-goal conflicts.
+
+A partner's proposal lives in the partner's own key space: the server stores the key it
+sends as ``<partner unit key>.<key>``, and keys of that form are reserved for goals on that
+partner's agreements. So a partner's key never collides with a goal it cannot see, and a
+409 only ever names one of its own goals. Every reference a partner sends (owner, metric,
+touchpoints, contributes_to) resolves through what it may read; anything else is
+``UnknownReference``, exactly like a key that does not exist.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ from uuid import UUID
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from service import visibility
 from service.alignment import conflict_service
 from service.core import repository as core_repository
 from service.core.db import is_unique_violation
@@ -22,6 +30,7 @@ from service.core.errors import (
     Conflict,
     Invalid,
     KeyExists,
+    NotFound,
     NotFoundFor,
     StillReferenced,
     UnknownReference,
@@ -48,6 +57,7 @@ from service.partner_agreements import service as agreements_service
 from service.partner_agreements.models import PartnerAgreement
 
 RESOURCE = "goal"
+KEY_MAX = 64  # the length of a key (core.fields.Key), a partner's prefix included
 
 
 class GoalCycle(Invalid):
@@ -108,10 +118,12 @@ async def list_page(
 async def create(session: AsyncSession, principal: Principal, data: GoalCreate) -> Goal:
     principal.require(Action.goals_write)
     agreement = await agreements_service.resolve_agreement(session, data.agreement)
+    await _refuse_reserved_key(session, data.key, agreement)
     goal = await _insert(
         session,
         principal,
         data,
+        key=data.key,
         agreement=agreement,
         status=data.status,
         proposed_by=ProposedBy.internal,
@@ -134,6 +146,8 @@ async def update(
     (current,) = await to_read(session, [goal])
     data = merge(current.model_dump(include=set(GoalCreate.model_fields)), patch, GoalCreate)
     agreement = await agreements_service.resolve_agreement(session, data.agreement)
+    if agreement is None or agreement.id != goal.agreement_id:
+        await _refuse_reserved_key(session, goal.key, agreement)
     references = await _resolve(session, principal, data, agreement)
     await _refuse_cycle(session, goal, references["contributes_to"])
     goal.title, goal.owner_id, goal.metric_id = data.title, references["owner"], references["metric"]
@@ -165,22 +179,41 @@ async def delete(session: AsyncSession, principal: Principal, key: str) -> None:
     await session.flush()
 
 
-async def to_read(session: AsyncSession, goals: Sequence[Goal]) -> list[GoalRead]:
+async def to_read(
+    session: AsyncSession, goals: Sequence[Goal], principal: Principal | None = None
+) -> list[GoalRead]:
+    """Goals as ``principal`` may see them (``service.visibility``): a reference it may not
+    read is null, or left out of a list, exactly as the GraphQL ``Goal`` type shows it."""
     ids = [g.id for g in goals]
-    touchpoints = await touchpoint_keys_by_goal_ids(session, ids)
-    targets = await contributes_to_by_goal_ids(session, ids)
+    touchpoint_links = await repository.touchpoint_ids(session, ids)
+    target_links = await repository.contribution_ids(session, ids)
+    touchpoint_keys = await journeys_service.touchpoint_keys_for_ids(
+        session, [t for linked in touchpoint_links.values() for t in linked]
+    )
+    target_keys = await core_repository.keys_by_id(
+        session, Goal, [t for linked in target_links.values() for t in linked]
+    )
     units = await org_units_service.keys_for_ids(session, [g.owner_id for g in goals])
     metrics = await metrics_service.keys_for_ids(session, [g.metric_id for g in goals])
     agreements = await agreements_service.agreement_keys_for_ids(
         session, [g.agreement_id for g in goals]
+    )
+    shown = await visibility.visible(
+        session,
+        principal,
+        units=[g.owner_id for g in goals],
+        metrics=[g.metric_id for g in goals],
+        agreements=[g.agreement_id for g in goals],
+        touchpoints=[t for linked in touchpoint_links.values() for t in linked],
+        goals=[t for linked in target_links.values() for t in linked],
     )
     return [
         GoalRead(
             id=g.id,
             key=g.key,
             title=g.title,
-            owner=units[g.owner_id],
-            metric=metrics[g.metric_id],
+            owner=shown.key(g.owner_id, units),
+            metric=shown.key(g.metric_id, metrics),
             direction=Direction(g.direction),
             target=g.target,
             baseline=g.baseline,
@@ -188,9 +221,9 @@ async def to_read(session: AsyncSession, goals: Sequence[Goal]) -> list[GoalRead
             incentive_weight=g.incentive_weight,
             period_start=g.period_start,
             period_end=g.period_end,
-            touchpoints=touchpoints.get(g.id, []),
-            contributes_to=targets.get(g.id, []),
-            agreement=agreements.get(g.agreement_id) if g.agreement_id else None,
+            touchpoints=shown.keys(touchpoint_links.get(g.id, []), touchpoint_keys),
+            contributes_to=shown.keys(target_links.get(g.id, []), target_keys),
+            agreement=shown.key(g.agreement_id, agreements),
             status=GoalStatus(g.status),
             proposed_by=ProposedBy(g.proposed_by),
             accepted_at=g.accepted_at,
@@ -212,10 +245,16 @@ async def propose_joint_goal(
     on its own agreements (another partner's agreement does not exist for it)."""
     principal.require(Action.joint_goals_propose)
     agreement = await agreements_service.visible(session, principal, agreement_key)
+    if principal.is_partner:
+        key = await _partner_key(session, agreement, data.key)
+    else:
+        key = data.key
+        await _refuse_reserved_key(session, key, agreement)
     goal = await _insert(
         session,
         principal,
         data,
+        key=key,
         agreement=agreement,
         status=GoalStatus.proposed,
         proposed_by=ProposedBy.partner if principal.is_partner else ProposedBy.internal,
@@ -381,19 +420,20 @@ async def _insert(
     principal: Principal,
     data: GoalCreate | JointGoalCreate,
     *,
+    key: str,
     agreement: PartnerAgreement | None,
     status: GoalStatus,
     proposed_by: ProposedBy,
 ) -> Goal:
-    if data.key in data.contributes_to:
+    if key in data.contributes_to:
         raise GoalCycle(
-            f"a goal cannot contribute to itself: {data.key} → {data.key}",
+            f"a goal cannot contribute to itself: {key} → {key}",
             loc=("body", "contributes_to"),
-            cycle=[data.key, data.key],
+            cycle=[key, key],
         )
     references = await _resolve(session, principal, data, agreement)
     goal = Goal(
-        key=data.key,
+        key=key,
         title=data.title,
         owner_id=references["owner"],
         metric_id=references["metric"],
@@ -414,7 +454,7 @@ async def _insert(
         await session.flush()
     except IntegrityError as exc:
         if is_unique_violation(exc):
-            raise KeyExists(RESOURCE, data.key) from exc
+            raise KeyExists(RESOURCE, key) from exc
         raise
     await repository.replace_links(
         session, goal.id, references["touchpoints"], references["contributes_to"]
@@ -428,18 +468,23 @@ async def _resolve(
     data: GoalCreate | JointGoalCreate,
     agreement: PartnerAgreement | None,
 ) -> dict[str, Any]:
-    owner = (await org_units_service.resolve_keys(session, {"owner": data.owner}))["owner"]
+    # Each through the caller's own scope: what it may not read is as unknown as what
+    # does not exist (a partner: its own unit, its agreements' goals and their metrics,
+    # no touchpoint).
+    owner = await _in_scope(org_units_service.get, session, principal, "owner", data.owner)
     if agreement is not None and owner not in (agreement.partner_id, agreement.internal_owner_id):
         raise Invalid(
             f"owner: a goal on agreement {agreement.key!r} is owned by its partner or its "
             "internal owner",
             loc=("body", "owner"),
         )
-    metric = await metrics_service.resolve_metric(session, data.metric)
-    touchpoints = await journeys_service.touchpoint_ids_for_keys(session, data.touchpoints)
-    for key in data.touchpoints:
-        if key not in touchpoints:
-            raise UnknownReference("touchpoints", "touchpoint", key, loc_prefix=("body",))
+    metric = await _in_scope(metrics_service.get, session, principal, "metric", data.metric)
+    touchpoints = {
+        key: await _in_scope(
+            journeys_service.get_touchpoint, session, principal, "touchpoints", key
+        )
+        for key in data.touchpoints
+    }
     # Only goals the caller may see: a partner cannot tie its proposal to (or probe for)
     # internal goals or another partner's.
     targets = await repository.ids_by_key(session, _scope(principal), data.contributes_to)
@@ -452,6 +497,52 @@ async def _resolve(
         "touchpoints": [touchpoints[k] for k in data.touchpoints],
         "contributes_to": [targets[k] for k in data.contributes_to],
     }
+
+
+async def _in_scope(
+    get: Any, session: AsyncSession, principal: Principal, field: str, key: str
+) -> UUID:
+    """The id of ``key`` through the owning service's scoped ``get``; absent or not the
+    caller's to see, it is the same ``UnknownReference`` naming ``field``."""
+    try:
+        return (await get(session, principal, key)).id
+    except NotFound as exc:
+        raise UnknownReference(field, exc.extra["resource"], key) from None
+
+
+async def _partner_key(session: AsyncSession, agreement: PartnerAgreement, key: str) -> str:
+    """The key a partner's proposal is stored under: in the partner's own key space."""
+    partner = (await org_units_service.keys_for_ids(session, [agreement.partner_id]))[
+        agreement.partner_id
+    ]
+    spaced = f"{partner}.{key}"
+    if len(spaced) > KEY_MAX:
+        raise Invalid(
+            f"key: with the partner's prefix {partner + '.'!r} it must stay within "
+            f"{KEY_MAX} characters",
+            loc=("body", "key"),
+        )
+    return spaced
+
+
+async def _refuse_reserved_key(
+    session: AsyncSession, key: str, agreement: PartnerAgreement | None
+) -> None:
+    """``<unit>.<…>`` with an outside unit's key is that partner's key space: only goals on
+    that partner's agreements may use it (so its proposals never meet a hidden goal)."""
+    prefix, dot, _ = key.partition(".")
+    if not dot:
+        return
+    try:
+        unit = await org_units_service.get_external(session, prefix, field="key")
+    except Invalid:  # no unit, or an internal one: nobody's key space
+        return
+    if agreement is None or agreement.partner_id != unit.id:
+        raise Invalid(
+            f"key: keys starting {prefix + '.'!r} are reserved for goals on {prefix}'s "
+            "agreements",
+            loc=("body", "key"),
+        )
 
 
 async def _refuse_cycle(session: AsyncSession, goal: Goal, target_ids: list[UUID]) -> None:

@@ -8,13 +8,24 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.core.pagination import PageRequest, paginate
 from service.core.permissions import Principal
+from service.goals.models import Goal
 from service.metrics.models import Metric, MetricRelation
+from service.partner_agreements.models import PartnerAgreement
 
 
 def readable(principal: Principal) -> Any:
-    """The metric catalogue is internal: a partner key sees none of it."""
+    """The metric catalogue is internal. A partner key sees only the metrics its own
+    agreements' goals are measured by: those it sees on its goals, and may name in a
+    proposal."""
     statement = select(Metric)
-    return statement.where(false()) if principal.is_partner else statement
+    if principal.is_partner:
+        agreed = (
+            select(Goal.metric_id)
+            .join(PartnerAgreement, Goal.agreement_id == PartnerAgreement.id)
+            .where(PartnerAgreement.partner_id == principal.partner_unit_id)
+        )
+        statement = statement.where(Metric.id.in_(agreed))
+    return statement
 
 
 def readable_relations(principal: Principal) -> Any:

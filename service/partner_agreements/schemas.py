@@ -43,7 +43,7 @@ class AgreementRead(ReadModel):
     key: str
     title: str
     partner: str
-    internal_owner: str
+    internal_owner: str | None = Field(description="Null for a caller that may not see the unit.")
     status: AgreementStatus
     starts_on: date
     ends_on: date | None

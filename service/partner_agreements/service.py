@@ -12,6 +12,7 @@ from uuid import UUID
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from service import visibility
 from service.core import repository as core_repository
 from service.core.db import is_unique_violation
 from service.core.errors import KeyExists, NotFoundFor, StillReferenced, UnknownReference
@@ -136,17 +137,22 @@ async def delete(session: AsyncSession, principal: Principal, key: str) -> None:
     await session.flush()
 
 
-async def to_read(session: AsyncSession, agreements: Sequence[PartnerAgreement]) -> list[AgreementRead]:
+async def to_read(
+    session: AsyncSession, agreements: Sequence[PartnerAgreement], principal: Principal | None = None
+) -> list[AgreementRead]:
+    """Agreements as ``principal`` may see them (``service.visibility``): a partner reads its
+    own agreements, with the internal owner null (a unit it may not read), as GraphQL."""
     units = await org_units_service.keys_for_ids(
         session, [a.partner_id for a in agreements] + [a.internal_owner_id for a in agreements]
     )
+    shown = await visibility.visible(session, principal, units=[a.internal_owner_id for a in agreements])
     return [
         AgreementRead(
             id=a.id,
             key=a.key,
             title=a.title,
             partner=units[a.partner_id],
-            internal_owner=units[a.internal_owner_id],
+            internal_owner=shown.key(a.internal_owner_id, units),
             status=AgreementStatus(a.status),
             starts_on=a.starts_on,
             ends_on=a.ends_on,

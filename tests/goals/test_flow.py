@@ -31,15 +31,22 @@ async def test_goals_agreements_and_conflicts(client, keys, session):
     r = await client.post("/v1/partner-agreements", json={"key": "a1", "title": "Delivery", "partner": "courier", "internal_owner": "service", "status": "active", "starts_on": "2026-01-01"}, headers=w)
     assert r.status_code == 201, r.text
     p = await keys.partner("courier")
-    r = await client.post("/v1/partner-agreements/a1/joint-goals", json={"key": "jg", "title": "On time", "owner": "courier", "metric": "on-time", "direction": "increase", "kind": "means"}, headers=p)
+    # The company proposes first: until then the partner sees no metric it could name.
+    jg = {"key": "jg", "title": "On time", "owner": "courier", "metric": "on-time", "direction": "increase", "kind": "means"}
+    r = await client.post("/v1/partner-agreements/a1/joint-goals", json=jg, headers=p)
+    assert r.status_code == 422 and r.json()["errors"][0]["loc"] == ["body", "metric"], r.text
+    r = await client.post("/v1/partner-agreements/a1/joint-goals", json=jg, headers=w)
     assert r.status_code == 201, r.text
-    assert r.json()["status"] == "proposed" and r.json()["proposed_by"] == "partner"
+    assert r.json()["status"] == "proposed" and r.json()["proposed_by"] == "internal"
+    r = await client.post("/v1/partner-agreements/a1/joint-goals", json={**jg, "key": "faster"}, headers=p)
+    assert r.status_code == 201, r.text
+    assert r.json()["key"] == "courier.faster" and r.json()["proposed_by"] == "partner"
     r = await client.post("/v1/partner-agreements/a1/joint-goals/jg/accept", headers=p)
     assert r.status_code == 403
     r = await client.post("/v1/partner-agreements/a1/joint-goals/jg/accept", headers=w)
     assert r.status_code == 200 and r.json()["status"] == "active" and r.json()["accepted_at"]
     r = await client.get("/v1/goals", headers=p)
-    assert [g["key"] for g in r.json()["items"]] == ["jg"]
+    assert [g["key"] for g in r.json()["items"]] == ["courier.faster", "jg"]
     r = await client.get("/v1/findings?rule=partner-financial-only", headers=w)
     assert [f["subject"]["key"] for f in r.json()["items"]] == ["a1"], r.text
     r = await client.get("/v1/scores/partners/courier", headers=p)

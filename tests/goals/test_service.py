@@ -99,6 +99,15 @@ async def world(session):
     await make_agreement(session, key="rival-sla", partner="rival", internal_owner="marketing")
 
 
+PROPOSED = "courier.on-time"  # the key the courier's proposal "on-time" is stored under
+
+
+async def agreed(session) -> Goal:
+    """A goal the company proposed on courier-sla: its metric on-time is one the courier
+    then sees and may name."""
+    return await make_joint_goal(session, "courier-sla", key="agreed", metric="on-time")
+
+
 @pytest.fixture
 async def courier(session, world) -> Principal:
     return await principal(session, Role.partner, "courier")
@@ -397,7 +406,9 @@ class TestPartnerScope:
 
 class TestProposeJointGoal:
     async def test_a_partner_proposes_on_its_agreement(self, session, courier):
+        await agreed(session)
         goal = await goals_service.propose_joint_goal(session, courier, "courier-sla", joint())
+        assert goal.key == "courier.on-time"  # the partner's own key space
         assert (goal.status, goal.proposed_by, goal.accepted_at) == (
             GoalStatus.proposed.value,
             ProposedBy.partner.value,
@@ -434,6 +445,7 @@ class TestProposeJointGoal:
     async def test_a_partner_contributes_only_to_goals_it_sees(self, session, courier, target):
         await make_goal(session, key="internal", owner="service", metric="on-time")
         await make_joint_goal(session, "rival-sla", key="theirs", metric="on-time")
+        await agreed(session)
         with pytest.raises(UnknownReference) as raised:
             await goals_service.propose_joint_goal(
                 session, courier, "courier-sla", joint(contributes_to=[target])
@@ -462,13 +474,14 @@ class TestProposeJointGoal:
 class TestAcceptJointGoal:
     @pytest.fixture
     async def proposal(self, session, courier) -> Goal:
+        await agreed(session)
         return await make_joint_goal(
             session, "courier-sla", principal=courier, key="on-time", metric="on-time"
         )
 
     async def test_activates_and_records_the_acceptance(self, session, proposal):
         before = datetime.now(UTC)
-        goal = await goals_service.accept_joint_goal(session, SYSTEM, "courier-sla", "on-time")
+        goal = await goals_service.accept_joint_goal(session, SYSTEM, "courier-sla", PROPOSED)
         assert goal.status == "active"
         assert before <= goal.accepted_at <= datetime.now(UTC)
         assert goal.proposed_by == "partner"
@@ -478,20 +491,20 @@ class TestAcceptJointGoal:
     async def test_only_writers_accept(self, session, proposal, role):
         caller = await principal(session, role, "courier" if role is Role.partner else None)
         with pytest.raises(Forbidden):
-            await goals_service.accept_joint_goal(session, caller, "courier-sla", "on-time")
+            await goals_service.accept_joint_goal(session, caller, "courier-sla", PROPOSED)
         assert (proposal.status, proposal.accepted_at) == ("proposed", None)
 
     async def test_twice_is_not_proposed(self, session, proposal):
-        await goals_service.accept_joint_goal(session, SYSTEM, "courier-sla", "on-time")
+        await goals_service.accept_joint_goal(session, SYSTEM, "courier-sla", PROPOSED)
         with pytest.raises(NotProposed) as raised:
-            await goals_service.accept_joint_goal(session, SYSTEM, "courier-sla", "on-time")
+            await goals_service.accept_joint_goal(session, SYSTEM, "courier-sla", PROPOSED)
         assert raised.value.extensions["code"] == "not_proposed"
         assert raised.value.extensions["current_status"] == "active"
         assert "status" not in raised.value.extra
 
     async def test_a_goal_of_another_agreement_is_not_found(self, session, proposal):
         with pytest.raises(NotFound):
-            await goals_service.accept_joint_goal(session, SYSTEM, "rival-sla", "on-time")
+            await goals_service.accept_joint_goal(session, SYSTEM, "rival-sla", PROPOSED)
         assert proposal.status == "proposed"
 
 

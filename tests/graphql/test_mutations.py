@@ -105,14 +105,17 @@ class TestOtherMutations:
             partner,
         )).json()["data"]["addHandoffReview"]
         assert review == {"timeliness": 2, "quality": 5}
-        proposed = (await gql(
-            'mutation { proposeJointGoal(agreement: "a", input: {key: "jg", title: "On time", '
+        propose = (
+            'mutation { proposeJointGoal(agreement: "a", input: {key: "%s", title: "On time", '
             'owner: "courier", metric: "m", direction: "increase", kind: "means"}) '
-            "{ status proposedBy } }",
-            partner,
-        )).json()["data"]["proposeJointGoal"]
-        assert proposed == {"status": "proposed", "proposedBy": "partner"}
+            "{ key status proposedBy } }"
+        )
+        first = (await gql(propose % "agreed", writer)).json()["data"]["proposeJointGoal"]
+        assert first["proposedBy"] == "internal"  # now the partner sees, and may name, m
+        proposed = (await gql(propose % "jg", partner)).json()["data"]["proposeJointGoal"]
+        assert proposed == {"key": "courier.jg", "status": "proposed", "proposedBy": "partner"}
         accepted = (await gql(
-            'mutation { acceptJointGoal(agreement: "a", goal: "jg") { status acceptedAt } }', writer
+            'mutation { acceptJointGoal(agreement: "a", goal: "courier.jg") { status acceptedAt } }',
+            writer,
         )).json()["data"]["acceptJointGoal"]
         assert accepted["status"] == "active" and accepted["acceptedAt"]

@@ -90,6 +90,12 @@ async def agreements(session, units):
     )
 
 
+async def agreed(session) -> None:
+    """A goal the company proposed on courier-sla: the courier then sees, and may name, its
+    metric on-time."""
+    await make_joint_goal(session, "courier-sla", key="agreed", metric="on-time")
+
+
 async def read_agreement(client, keys, key: str) -> dict:
     response = await client.get(f"/v1/partner-agreements/{key}", headers=await keys.reader())
     assert response.status_code == 200, response.text
@@ -546,6 +552,7 @@ class TestProposeJointGoal:
     async def test_the_partner_proposes_on_its_own_agreement(
         self, client, keys, session, agreements
     ):
+        await agreed(session)
         response = await client.post(
             "/v1/partner-agreements/courier-sla/joint-goals",
             json=joint_body(),
@@ -559,14 +566,17 @@ class TestProposeJointGoal:
             "courier-sla",
         )
         assert body["accepted_at"] is None
-        mine = await client.get("/v1/goals/on-time", headers=await keys.partner("courier"))
+        assert body["key"] == "courier.on-time"  # the partner's own key space
+        assert response.headers["location"] == "/v1/goals/courier.on-time"
+        mine = await client.get("/v1/goals/courier.on-time", headers=await keys.partner("courier"))
         assert mine.status_code == 200
 
     async def test_the_owner_may_be_the_internal_owner(self, client, keys, agreements):
+        # (a partner names only its own unit: see tests/test_partner_visibility.py)
         response = await client.post(
             "/v1/partner-agreements/courier-sla/joint-goals",
             json=joint_body(owner="service"),
-            headers=await keys.partner("courier"),
+            headers=await keys.writer(),
         )
         assert response.status_code == 201, response.text
         assert response.json()["owner"] == "service"
@@ -623,7 +633,7 @@ class TestProposeJointGoal:
         response = await client.post(
             "/v1/partner-agreements/courier-sla/joint-goals",
             json=joint_body(owner=owner),
-            headers=await keys.partner("courier"),
+            headers=await keys.writer(),
         )
         body = assert_problem(response, 422, "invalid")
         assert body["errors"][0]["loc"] == ["body", "owner"]
@@ -656,7 +666,7 @@ class TestProposeJointGoal:
         response = await client.post(
             "/v1/partner-agreements/courier-sla/joint-goals",
             json=joint_body(contributes_to=["on-time"]),
-            headers=await keys.partner("courier"),
+            headers=await keys.writer(),
         )
         body = assert_problem(response, 422, "goal_cycle")
         assert body["cycle"] == ["on-time", "on-time"]
@@ -680,6 +690,7 @@ class TestProposeJointGoal:
     ):
         await make_goal(session, key="internal", owner="service", metric="on-time")
         await make_joint_goal(session, "rival-sla", key="rival-goal", metric="on-time")
+        await agreed(session)
         headers = await keys.partner("courier")
         refused = await client.post(
             "/v1/partner-agreements/courier-sla/joint-goals",
@@ -717,7 +728,7 @@ class TestProposeJointGoal:
         response = await client.post(
             "/v1/partner-agreements/courier-sla/joint-goals",
             json=joint_body(),
-            headers=await keys.partner("courier"),
+            headers=await keys.writer(),
         )
         assert_problem(response, 409, "key_exists")
         assert await count(session, Goal) == 1
@@ -735,6 +746,7 @@ class TestProposeJointGoal:
     async def test_idempotency_key_replays_the_first_response(
         self, client, keys, session, agreements
     ):
+        await agreed(session)
         headers = {**await keys.partner("courier"), "Idempotency-Key": "joint-1"}
         url = "/v1/partner-agreements/courier-sla/joint-goals"
         first = await client.post(url, json=joint_body(), headers=headers)
@@ -742,7 +754,7 @@ class TestProposeJointGoal:
         assert first.status_code == second.status_code == 201
         assert second.json() == first.json()
         assert second.headers["idempotent-replayed"] == "true"
-        assert await count(session, Goal) == 1
+        assert await count(session, Goal) == 2  # agreed, and the proposal once
 
 
 class TestAcceptJointGoal:

@@ -49,7 +49,7 @@ async def list_goals(
         touchpoint=touchpoint,
         status=status,
     )
-    return Page(items=await goals_service.to_read(session, goals), next_cursor=next_cursor)
+    return Page(items=await goals_service.to_read(session, goals, principal), next_cursor=next_cursor)
 
 
 @router.post("", status_code=201, responses=problem_responses(409))
@@ -65,7 +65,7 @@ async def create_goal(
 
     async def create():
         goal = await goals_service.create(session, principal, body)
-        (read,) = await goals_service.to_read(session, [goal])
+        (read,) = await goals_service.to_read(session, [goal], principal)
         return 201, read, {"ETag": etag_for(goal.version), "Location": f"/v1/goals/{goal.key}"}
 
     return await respond_once(request, session, principal, idempotency_key, create)  # type: ignore[return-value]
@@ -77,7 +77,7 @@ async def get_goal(
 ) -> GoalRead:
     goal = await goals_service.get(session, principal, key)
     response.headers["ETag"] = etag_for(goal.version)
-    (read,) = await goals_service.to_read(session, [goal])
+    (read,) = await goals_service.to_read(session, [goal], principal)
     return read
 
 
@@ -94,7 +94,7 @@ async def update_goal(
     {"status": "retired"}."""
     goal = await goals_service.update(session, principal, key, body, expected_version=expected_version)
     response.headers["ETag"] = etag_for(goal.version)
-    (read,) = await goals_service.to_read(session, [goal])
+    (read,) = await goals_service.to_read(session, [goal], principal)
     return read
 
 

@@ -42,7 +42,7 @@ async def list_partner_agreements(
     agreements, next_cursor = await agreements_service.list_page(
         session, principal, page, partner=partner, internal_owner=internal_owner, status=status
     )
-    return Page(items=await agreements_service.to_read(session, agreements), next_cursor=next_cursor)
+    return Page(items=await agreements_service.to_read(session, agreements, principal), next_cursor=next_cursor)
 
 
 @router.post("", status_code=201, responses=problem_responses(409))
@@ -55,7 +55,7 @@ async def create_partner_agreement(
 ) -> AgreementRead:
     async def create():
         agreement = await agreements_service.create(session, principal, body)
-        (read,) = await agreements_service.to_read(session, [agreement])
+        (read,) = await agreements_service.to_read(session, [agreement], principal)
         headers = {
             "ETag": etag_for(agreement.version),
             "Location": f"/v1/partner-agreements/{agreement.key}",
@@ -71,7 +71,7 @@ async def get_partner_agreement(
 ) -> AgreementRead:
     agreement = await agreements_service.get(session, principal, key)
     response.headers["ETag"] = etag_for(agreement.version)
-    (read,) = await agreements_service.to_read(session, [agreement])
+    (read,) = await agreements_service.to_read(session, [agreement], principal)
     return read
 
 
@@ -88,7 +88,7 @@ async def update_partner_agreement(
         session, principal, key, body, expected_version=expected_version
     )
     response.headers["ETag"] = etag_for(agreement.version)
-    (read,) = await agreements_service.to_read(session, [agreement])
+    (read,) = await agreements_service.to_read(session, [agreement], principal)
     return read
 
 
@@ -106,7 +106,7 @@ async def list_joint_goals(
     page: PageDep,
 ) -> Page[GoalRead]:
     goals, next_cursor = await goals_service.list_joint_goals(session, principal, key, page)
-    return Page(items=await goals_service.to_read(session, goals), next_cursor=next_cursor)
+    return Page(items=await goals_service.to_read(session, goals, principal), next_cursor=next_cursor)
 
 
 @router.post("/{key}/joint-goals", status_code=201, responses=problem_responses(404, 409))
@@ -123,7 +123,7 @@ async def propose_joint_goal(
 
     async def create():
         goal = await goals_service.propose_joint_goal(session, principal, key, body)
-        (read,) = await goals_service.to_read(session, [goal])
+        (read,) = await goals_service.to_read(session, [goal], principal)
         return 201, read, {"ETag": etag_for(goal.version), "Location": f"/v1/goals/{goal.key}"}
 
     return await respond_once(request, session, principal, idempotency_key, create)  # type: ignore[return-value]
@@ -140,5 +140,5 @@ async def accept_joint_goal(
     """Accept a proposed joint goal: it becomes active (409 if it is not proposed)."""
     goal = await goals_service.accept_joint_goal(session, principal, key, goal_key)
     response.headers["ETag"] = etag_for(goal.version)
-    (read,) = await goals_service.to_read(session, [goal])
+    (read,) = await goals_service.to_read(session, [goal], principal)
     return read
