@@ -4,6 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
+from service import visibility
 from service.api.bulk import BulkReport, bulk_report, bulk_request_body, item_batches
 from service.api.deps import (
     ExternalIdPath,
@@ -60,7 +61,7 @@ async def list_handoffs(
         agreement=agreement,
         status=status,
     )
-    return Page(items=await handoffs_service.to_read(session, handoffs), next_cursor=next_cursor)
+    return Page(items=await visibility.handoffs_to_read(session, principal, handoffs), next_cursor=next_cursor)
 
 
 @router.post("", status_code=201, responses=problem_responses(409))
@@ -73,7 +74,7 @@ async def create_handoff(
 ) -> HandoffRead:
     async def create():
         handoff = await handoffs_service.create(session, principal, body)
-        (read,) = await handoffs_service.to_read(session, [handoff])
+        (read,) = await visibility.handoffs_to_read(session, principal, [handoff])
         headers = {"ETag": etag_for(handoff.version), "Location": f"/v1/handoffs/{handoff.key}"}
         return 201, read, headers
 
@@ -89,7 +90,7 @@ async def get_handoff(
 ) -> HandoffRead:
     handoff = await handoffs_service.get(session, principal, key)
     response.headers["ETag"] = etag_for(handoff.version)
-    (read,) = await handoffs_service.to_read(session, [handoff])
+    (read,) = await visibility.handoffs_to_read(session, principal, [handoff])
     return read
 
 
@@ -107,7 +108,7 @@ async def update_handoff(
         session, principal, key, body, expected_version=expected_version
     )
     response.headers["ETag"] = etag_for(handoff.version)
-    (read,) = await handoffs_service.to_read(session, [handoff])
+    (read,) = await visibility.handoffs_to_read(session, principal, [handoff])
     return read
 
 
