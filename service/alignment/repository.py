@@ -285,16 +285,6 @@ async def conflicts(session: AsyncSession) -> list[Conflict]:
     return list((await session.scalars(select(Conflict))).all())
 
 
-async def case_events(session: AsyncSession, case_ref: str) -> list[tuple[HandoffEvent, Handoff]]:
-    statement = (
-        select(HandoffEvent, Handoff)
-        .join(Handoff, Handoff.id == HandoffEvent.handoff_id)
-        .where(HandoffEvent.case_ref == case_ref)
-        .order_by(HandoffEvent.started_at, HandoffEvent.id)
-    )
-    return [(event, handoff) for event, handoff in (await session.execute(statement)).all()]
-
-
 # Dueling goals: the neighbourhood of a change ---------------------------------------------------
 
 DUELLING_DIRECTIONS = ("increase", "decrease")  # `maintain` goals never conflict
