@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from uuid import UUID
 
-from sqlalchemy import JSON, CheckConstraint, Text, UniqueConstraint
+from sqlalchemy import JSON, CheckConstraint, Index, Text, UniqueConstraint
 from sqlmodel import Field
 
 from service.alignment.constants import ConflictStatus
@@ -40,3 +40,7 @@ class Conflict(IdMixin, table=True):
     resolved_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     detected_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+
+
+# The listing's order, most severe first, then oldest: one index range for every page.
+Index("ix_conflicts_listing", Conflict.severity.desc(), Conflict.detected_at, Conflict.id)
