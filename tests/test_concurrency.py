@@ -10,16 +10,21 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from datetime import timedelta
 
 import httpx
 import orjson
 import pytest
 from sqlalchemy import func, select
 
+from service.api_keys import service as api_keys_service
 from service.api_keys.service import SYSTEM
 from service.core.permissions import Role
 from service.handoffs import service as handoffs_service
 from service.handoffs.models import HandoffEvent
+from service.idempotency import service as idempotency_service
+from service.org_units.models import Unit
+from tests.problems import assert_problem
 
 pytestmark = pytest.mark.concurrency
 
@@ -252,3 +257,57 @@ class TestUpsertLockOrder:
             await b.commit()
         assert (result.created, result.unchanged) == (0, 2)
         assert sorted(await handoff_rows(live)) == ["k1", "k2"]
+
+
+class TestConcurrentIdempotentCreates:
+    async def test_sixteen_retries_of_one_create_replay_it_or_ask_to_retry(self, live):
+        """Every caller gets the first 201 (replayed) or a retriable 409, never key_exists."""
+        client = live.client_instance
+        headers = {**live.headers, "Idempotency-Key": "create-desk-1"}
+        payload = {"key": "desk", "name": "Help desk", "kind": "team"}
+        responses = await asyncio.gather(
+            *(client.post("/v1/units", json=payload, headers=headers) for _ in range(16))
+        )
+        assert_no_server_errors(responses)
+        created = [r for r in responses if r.status_code == 201]
+        in_flight = [r for r in responses if r.status_code == 409]
+        assert len(created) + len(in_flight) == 16, Counter(r.status_code for r in responses)
+        originals = [r for r in created if "idempotent-replayed" not in r.headers]
+        assert len(originals) == 1
+        assert all(r.json() == originals[0].json() for r in created)
+        replayed = [r for r in created if r is not originals[0]]
+        assert all(r.headers["idempotent-replayed"] == "true" for r in replayed)
+        for response in in_flight:
+            assert_problem(response, 409, "idempotency_in_flight")
+            assert int(response.headers["retry-after"]) >= 1
+        # A retry after the first request finished is always the replay.
+        retry = await client.post("/v1/units", json=payload, headers=headers)
+        assert (retry.status_code, retry.json()) == (201, originals[0].json())
+        assert retry.headers["idempotent-replayed"] == "true"
+        async with live.database.read_sessions() as session:
+            units = await session.scalar(
+                select(func.count()).select_from(Unit).where(Unit.key == "desk")
+            )
+        assert units == 1
+
+    async def test_a_key_held_by_a_running_request_answers_in_flight(self, live):
+        if not live.url.startswith("postgresql"):
+            pytest.skip("SQLite runs one write transaction at a time: the request would wait")
+        client = live.client_instance
+        headers = {**live.headers, "Idempotency-Key": "create-desk-2"}
+        payload = {"key": "desk", "name": "Help desk", "kind": "team"}
+        secret = headers["Authorization"].removeprefix("Bearer ")
+        async with live.database.read_sessions() as session:
+            principal = await api_keys_service.authenticate(session, secret)
+        async with live.database.write_sessions() as running:
+            stored = await idempotency_service.claim(
+                running, principal, "create-desk-2", request_hash="-", ttl=timedelta(hours=24)
+            )
+            assert stored is None
+            response = await client.post("/v1/units", json=payload, headers=headers)
+            await running.rollback()  # the running request failed: nothing was stored
+        assert_problem(response, 409, "idempotency_in_flight")
+        assert response.headers["retry-after"] == "1"
+        retry = await client.post("/v1/units", json=payload, headers=headers)
+        assert retry.status_code == 201, retry.text
+        assert "idempotent-replayed" not in retry.headers

@@ -24,7 +24,9 @@ IdempotencyKeyDep = Annotated[
         max_length=255,
         pattern=r"^[\x21-\x7e]+$",
         description="Retrying with the same key and body returns the first response; "
-        "the same key with another body is refused (422). Kept 24 hours.",
+        "the same key with another body is refused (422). While a request with the key is "
+        "still running, another gets 409 `idempotency_in_flight` with Retry-After. "
+        "Kept 24 hours.",
     ),
 ]
 
@@ -56,7 +58,7 @@ async def respond_once(
         digest.update(part.encode() + b"\0")
     digest.update(_canonical(await request.body()))
     request_hash = digest.hexdigest()
-    stored = await idempotency_service.find(
+    stored = await idempotency_service.claim(
         session, principal, idempotency_key, request_hash=request_hash, ttl=ttl
     )
     if stored is None:

@@ -78,8 +78,8 @@ def _domain_error(request: Request, exc: DomainError) -> ProblemResponse:
     headers = {}
     if isinstance(exc, Unauthenticated):
         headers["WWW-Authenticate"] = 'Bearer realm="silospan"'
-    if isinstance(exc, Unavailable):
-        headers["Retry-After"] = "1"
+    if exc.retry_after is not None:
+        headers["Retry-After"] = str(exc.retry_after)
     return problem(
         request,
         status=exc.status,

@@ -13,6 +13,9 @@ class DomainError(Exception):
     code: ClassVar[str] = "error"
     title: ClassVar[str] = "Error"
     status: ClassVar[int] = 400
+    #: Seconds after which the same request may succeed (a ``Retry-After`` header), if it is
+    #: worth retrying unchanged at all.
+    retry_after: ClassVar[int | None] = None
 
     def __init__(self, detail: str, **extra: Any) -> None:
         super().__init__(detail)
@@ -78,6 +81,7 @@ class Unavailable(DomainError):
     code = "retry"
     title = "Service busy"
     status = 503
+    retry_after = 1
 
 
 class NotFoundFor(NotFound):
