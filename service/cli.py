@@ -33,10 +33,26 @@ def migrate() -> None:
 @app.command()
 def serve(host: HostOption = "127.0.0.1", port: PortOption = 8000) -> None:
     """Migrate the database, then serve the API with uvicorn."""
+    migrate()
+    _run(host, port)
+
+
+def _run(host: str, port: int) -> None:
     import uvicorn
 
-    migrate()
-    uvicorn.run("service.main:create_app", factory=True, host=host, port=port, access_log=False)
+    settings = get_settings()
+    uvicorn.run(
+        "service.main:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        access_log=False,
+        # An idle keep-alive connection is closed after this; a stalled request body is
+        # answered 408 by the app (SILOSPAN_BODY_TIMEOUT_SECONDS).
+        timeout_keep_alive=settings.keep_alive_seconds,
+        # Request line and headers: at most 16 KiB (uvicorn's default, stated so it stays).
+        h11_max_incomplete_event_size=16 * 1024,
+    )
 
 
 @keys_app.command("create")
@@ -96,8 +112,6 @@ def export_schema(
 @app.command()
 def demo(host: HostOption = "127.0.0.1", port: PortOption = 8000) -> None:
     """Load the demo organisation (if the database is empty), print a key and the URLs, serve."""
-    import uvicorn
-
     from service.demo import load_demo
 
     migrate()
@@ -110,7 +124,7 @@ def demo(host: HostOption = "127.0.0.1", port: PortOption = 8000) -> None:
     typer.echo(f"OpenAPI:     {base}/openapi.json")
     typer.echo(f"GraphQL:     {base}/graphql")
     typer.echo(f"findings:    curl -H 'Authorization: Bearer {secret}' {base}/v1/findings")
-    uvicorn.run("service.main:create_app", factory=True, host=host, port=port, access_log=False)
+    _run(host, port)
 
 
 

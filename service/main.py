@@ -12,7 +12,12 @@ from fastapi.routing import APIRoute
 from service import __version__
 from service.api import problems
 from service.api.deps import reject_unknown_query
-from service.api.middleware import BodyLimitMiddleware, RetryMiddleware, TelemetryMiddleware
+from service.api.middleware import (
+    BodyLimitMiddleware,
+    BodyTimeoutMiddleware,
+    RetryMiddleware,
+    TelemetryMiddleware,
+)
 from service.api.openapi import build_openapi
 from service.api.rest import OPERATIONS_ROUTER, STREAMING_PATHS, V1_ROUTERS, api_routes
 from service.core.config import Settings, get_settings
@@ -69,6 +74,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(
         RetryMiddleware, streaming_paths=STREAMING_PATHS, max_bytes=settings.max_body_bytes
     )
+    app.add_middleware(BodyTimeoutMiddleware, seconds=settings.body_timeout_seconds)
     app.add_middleware(TelemetryMiddleware)
 
     def openapi() -> dict:

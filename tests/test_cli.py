@@ -94,6 +94,18 @@ class TestDemo:
         assert first.stdout.splitlines()[0] != second.stdout.splitlines()[0]
 
 
+class TestServe:
+    def test_serves_with_the_configured_keep_alive(self, database, monkeypatch):
+        served = {}
+        monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: served.update(kwargs))
+        monkeypatch.setenv("SILOSPAN_KEEP_ALIVE_SECONDS", "7")
+        get_settings.cache_clear()
+        result = runner.invoke(app, ["serve", "--port", "8766"])
+        assert result.exit_code == 0, result.output
+        assert (served["port"], served["timeout_keep_alive"]) == (8766, 7)
+        assert served["h11_max_incomplete_event_size"] == 16 * 1024
+
+
 class TestExportSchema:
     def test_writes_the_documents_of_the_running_code(self, tmp_path):
         result = runner.invoke(app, ["export-schema", "--out-dir", str(tmp_path)])

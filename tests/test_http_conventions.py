@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
+import socket
+import time
 
+import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select
@@ -14,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.api.deps import get_write_sessions
 from service.core.config import Settings, get_settings
 from service.handoffs.models import Handoff, HandoffEvent
+from service.main import create_app
 from service.org_units.models import Unit
 from tests.factories import make_event, make_handoff, make_unit
 from tests.problems import assert_problem
@@ -520,3 +525,136 @@ class TestRequestIds:
     async def test_a_given_request_id_is_echoed(self, client):
         response = await client.get("/healthz", headers={"X-Request-ID": "trace-42"})
         assert response.headers["x-request-id"] == "trace-42"
+
+
+@pytest.fixture
+async def impatient_client(app, settings):
+    """A client of an app that waits 0.3 s for a stalled request body."""
+    impatient = settings.model_copy(update={"body_timeout_seconds": 0.3})
+    application = create_app(impatient)
+    application.dependency_overrides = {
+        **app.dependency_overrides,
+        get_settings: lambda: impatient,
+    }
+    transport = httpx.ASGITransport(app=application, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        yield client
+
+
+async def stalled(first: bytes):
+    """A body that sends ``first`` and then nothing more for a long time."""
+    yield first
+    await asyncio.sleep(30)
+    yield b"}"
+
+
+class TestStalledBodies:
+    async def test_a_body_shorter_than_declared_is_408_and_closes_the_connection(
+        self, impatient_client, keys, session
+    ):
+        headers = {
+            **await keys.writer(),
+            "content-type": "application/json",
+            "content-length": "100",
+        }
+        started = time.monotonic()
+        response = await impatient_client.post("/v1/units", content=stalled(b"{}"), headers=headers)
+        assert time.monotonic() - started < 5
+        assert_problem(response, 408, "request_timeout")
+        assert response.headers["connection"] == "close"
+        assert await count(session, Unit) == 0
+
+    async def test_a_stalled_bulk_stream_is_408_and_writes_nothing(
+        self, impatient_client, keys, session, kyc
+    ):
+        line = b'{"handoff": "kyc", "external_id": "e1", "started_at": "2026-01-01T10:00:00Z"}\n'
+        headers = {**await keys.writer(), "content-type": "application/x-ndjson"}
+        started = time.monotonic()
+        response = await impatient_client.post(
+            "/v1/handoff-events/bulk", content=stalled(line), headers=headers
+        )
+        assert time.monotonic() - started < 5
+        assert_problem(response, 408, "request_timeout")
+        assert response.headers["connection"] == "close"
+        assert await count(session, HandoffEvent) == 0
+
+    async def test_a_slow_body_that_keeps_coming_is_accepted(
+        self, impatient_client, keys, session
+    ):
+        async def trickle():
+            for part in (b'{"key": "ops", ', b'"name": "Ops", ', b'"kind": "team"}'):
+                await asyncio.sleep(0.15)  # each pause under the timeout, all of them over it
+                yield part
+
+        headers = {**await keys.writer(), "content-type": "application/json"}
+        response = await impatient_client.post("/v1/units", content=trickle(), headers=headers)
+        assert response.status_code == 201, response.text
+
+    def test_a_real_server_answers_a_short_body_and_closes_the_connection(self, live_server):
+        host, port = live_server.base_url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=30) as sock:
+            sock.sendall(
+                b"POST /v1/units HTTP/1.1\r\nHost: test\r\n"
+                b"Authorization: Bearer " + live_server.admin_key.encode() + b"\r\n"
+                b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{}"
+            )
+            started = time.monotonic()
+            received = b""
+            while chunk := sock.recv(65536):  # until the server closes the connection
+                received += chunk
+            elapsed = time.monotonic() - started
+        default = Settings.model_fields["body_timeout_seconds"].default
+        assert elapsed < default + 3, elapsed
+        assert received.startswith(b"HTTP/1.1 408 "), received[:200]
+        assert b"application/problem+json" in received
+
+    def test_the_timeouts_are_settings(self, monkeypatch):
+        monkeypatch.setenv("SILOSPAN_BODY_TIMEOUT_SECONDS", "2.5")
+        monkeypatch.setenv("SILOSPAN_KEEP_ALIVE_SECONDS", "7")
+        assert (Settings().body_timeout_seconds, Settings().keep_alive_seconds) == (2.5, 7)
+
+
+class TestAuthorizationHeaders:
+    """Two Authorization headers are refused before either is looked at."""
+
+    @staticmethod
+    def twice(first: dict[str, str], second: dict[str, str]) -> list[tuple[str, str]]:
+        return [("Authorization", first["Authorization"]), ("Authorization", second["Authorization"])]
+
+    @pytest.mark.parametrize("second", ["writer", "bogus"])
+    async def test_two_headers_are_400_and_nothing_is_written(
+        self, client, keys, session, second
+    ):
+        other = await keys.writer() if second == "writer" else {"Authorization": "Bearer ss_nope"}
+        response = await client.post(
+            "/v1/units",
+            json={"key": "ops", "name": "Ops", "kind": "team"},
+            headers=self.twice(await keys.writer(), other),
+        )
+        body = assert_problem(response, 400, "bad_request")
+        assert body["header"] == "Authorization"
+        assert await count(session, Unit) == 0
+
+    async def test_a_reader_and_an_admin_header_authenticate_as_neither(self, client, keys):
+        response = await client.get(
+            "/v1/api-keys", headers=self.twice(await keys.reader(), await keys.admin())
+        )
+        assert_problem(response, 400, "bad_request")
+
+    async def test_graphql_refuses_two_headers_too(self, client, keys):
+        response = await client.post(
+            "/graphql",
+            json={"query": "{ __typename }"},
+            headers=self.twice(await keys.reader(), await keys.reader()),
+        )
+        assert_problem(response, 400, "bad_request")
+
+    async def test_metrics_refuse_two_headers_too(self, client, keys):
+        response = await client.get(
+            "/metrics", headers=self.twice(await keys.reader(), await keys.reader())
+        )
+        assert_problem(response, 400, "bad_request")
+
+    async def test_one_header_still_authenticates(self, client, keys):
+        response = await client.get("/v1/units", headers=await keys.reader())
+        assert response.status_code == 200

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from service.api_keys import service as api_keys_service
 from service.core.config import Settings, get_settings
 from service.core.db import Database
-from service.core.errors import Invalid, Unauthenticated
+from service.core.errors import BadRequest, Invalid, Unauthenticated
 from service.core.fields import EXTERNAL_ID_PATTERN, KEY_PATTERN
 from service.core.pagination import PageRequest
 from service.core.permissions import Action, Principal
@@ -57,12 +57,32 @@ SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 ReadSessionDep = Annotated[AsyncSession, Depends(get_read_session, scope="function")]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
-_bearer = HTTPBearer(
+
+class BearerKey(HTTPBearer):
+    """The request's one ``Authorization: Bearer`` credential (or None).
+
+    Two or more ``Authorization`` headers are refused (400) before either is looked at:
+    which one a proxy, a log or the server honours would otherwise differ.
+    """
+
+    async def __call__(self, request: Request) -> HTTPAuthorizationCredentials | None:
+        count = len(request.headers.getlist("authorization"))
+        if count > 1:
+            raise BadRequest(
+                f"send one Authorization header; this request has {count}",
+                header="Authorization",
+            )
+        return await super().__call__(request)
+
+
+_bearer = BearerKey(
     auto_error=False,
+    scheme_name="HTTPBearer",
     description="An API key: `Authorization: Bearer ss_...`. Create one with "
     "`silospan keys create` or POST /v1/api-keys.",
 )
-# The bearer credentials as such, for a route that authenticates only when a setting says so.
+# The bearer credentials as such, for a route that authenticates only when a setting says
+# so, and for GraphQL's context.
 bearer_credentials = _bearer
 
 

@@ -68,6 +68,74 @@ def _content_length(scope: Scope) -> int | None:
     return None
 
 
+class BodyTimeout(HTTPException):
+    """The client stopped sending a request body it had announced."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(
+            408,
+            f"the request body stopped arriving for {seconds:g} s; send it whole",
+            headers={"Connection": "close"},
+        )
+
+
+class BodyTimeoutMiddleware:
+    """Answers 408 and closes the connection when a request body stalls for ``seconds``.
+
+    uvicorn waits for an announced body as long as the client keeps the connection open
+    (a ``Content-Length: 100`` with 2 bytes sent would hold a worker's connection and, for
+    a write, a database transaction). Each wait for the next piece of the body is bounded;
+    once the body is complete, ``receive`` is passed through untouched (it then only
+    reports a disconnect, which a streaming response may wait for as long as it runs).
+    """
+
+    def __init__(self, app: ASGIApp, *, seconds: float) -> None:
+        self.app = app
+        self.seconds = seconds
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        body_complete = False
+        response_started = False
+
+        async def timed_receive() -> Message:
+            nonlocal body_complete
+            if body_complete:
+                return await receive()
+            try:
+                message = await asyncio.wait_for(receive(), self.seconds)
+            except TimeoutError:
+                raise BodyTimeout(self.seconds) from None
+            if message["type"] != "http.request" or not message.get("more_body"):
+                body_complete = True
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+            await send(message)
+
+        try:
+            await self.app(scope, timed_receive, tracking_send)
+        except BodyTimeout as exc:
+            # Raised where the body is read outside the app's handlers (RetryMiddleware);
+            # inside them, the HTTPException handler gives the same answer.
+            if response_started:
+                raise
+            response = problem(
+                None,
+                status=408,
+                code="request_timeout",
+                detail=exc.detail,
+                instance=scope["path"],
+                headers=exc.headers,
+            )
+            await response(scope, receive, send)
+
+
 class RetryMiddleware:
     """Re-runs a request whose transaction hit a serialization failure or deadlock.
 

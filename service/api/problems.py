@@ -109,7 +109,12 @@ def _validation_error(request: Request, exc: RequestValidationError) -> ProblemR
 
 
 def _http_error(request: Request, exc: StarletteHTTPException) -> ProblemResponse:
-    codes = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
+    codes = {
+        404: "not_found",
+        405: "method_not_allowed",
+        408: "request_timeout",
+        413: "payload_too_large",
+    }
     detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).description
     headers = dict(exc.headers or {})
     if exc.status_code == 400 and detail == "There was an error parsing the body":

@@ -37,6 +37,12 @@ class Settings(BaseSettings):
     page_max: int = Field(default=500, ge=1)
     idempotency_ttl_hours: int = Field(default=24, ge=24)
 
+    # Timeouts (seconds): a request body that stops arriving for body_timeout_seconds is
+    # answered 408 and its connection closed; an idle keep-alive connection is closed after
+    # keep_alive_seconds (uvicorn's timeout_keep_alive, for `silospan serve` and `demo`).
+    body_timeout_seconds: float = Field(default=5.0, gt=0, le=300)
+    keep_alive_seconds: int = Field(default=5, ge=1, le=300)
+
     # GraphQL: the in-browser IDE and GET queries are a development convenience.
     graphql_ide: bool | None = None
     graphql_max_depth: int = Field(default=12, ge=2)

@@ -27,6 +27,14 @@ class DomainError(Exception):
         return {"code": self.code, **self.extra}
 
 
+class BadRequest(DomainError):
+    """A request that cannot be read one way only (two credentials, for example)."""
+
+    code = "bad_request"
+    title = "Bad request"
+    status = 400
+
+
 class NotFound(DomainError):
     code = "not_found"
     title = "Not found"

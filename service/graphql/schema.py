@@ -8,7 +8,7 @@ from typing import Annotated
 
 import strawberry
 from fastapi import Depends
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import HTTPAuthorizationCredentials
 from strawberry.extensions import (
     AddValidationRules,
     DisableIntrospection,
@@ -19,7 +19,12 @@ from strawberry.extensions import (
 )
 from strawberry.schema.config import StrawberryConfig
 
-from service.api.deps import ReadSessionsDep, WriteSessionsDep, get_principal
+from service.api.deps import (
+    ReadSessionsDep,
+    WriteSessionsDep,
+    bearer_credentials,
+    get_principal,
+)
 from service.core.config import Environment, Settings, get_settings
 from service.graphql.context import Context
 from service.graphql.http import SiloSpanGraphQLRouter
@@ -65,8 +70,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
     )
 
 
-_bearer = HTTPBearer(auto_error=False)
-CredentialsDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+CredentialsDep = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_credentials)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
