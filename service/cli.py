@@ -31,13 +31,19 @@ def migrate() -> None:
 
 
 @app.command()
-def serve(host: HostOption = "127.0.0.1", port: PortOption = 8000) -> None:
+def serve(
+    host: HostOption = "127.0.0.1",
+    port: PortOption = 8000,
+    workers: Annotated[
+        int, typer.Option(help="Worker processes (each with its own connection pool).", min=1)
+    ] = 1,
+) -> None:
     """Migrate the database, then serve the API with uvicorn."""
     migrate()
-    _run(host, port)
+    _run(host, port, workers)
 
 
-def _run(host: str, port: int) -> None:
+def _run(host: str, port: int, workers: int = 1) -> None:
     import uvicorn
 
     settings = get_settings()
@@ -46,6 +52,7 @@ def _run(host: str, port: int) -> None:
         factory=True,
         host=host,
         port=port,
+        workers=workers,
         access_log=False,
         # An idle keep-alive connection is closed after this; a stalled request body is
         # answered 408 by the app (SILOSPAN_BODY_TIMEOUT_SECONDS).

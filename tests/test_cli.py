@@ -95,14 +95,14 @@ class TestDemo:
 
 
 class TestServe:
-    def test_serves_with_the_configured_keep_alive(self, database, monkeypatch):
+    def test_serves_with_the_workers_asked_for_and_the_configured_keep_alive(self, database, monkeypatch):
         served = {}
         monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: served.update(kwargs))
         monkeypatch.setenv("SILOSPAN_KEEP_ALIVE_SECONDS", "7")
         get_settings.cache_clear()
-        result = runner.invoke(app, ["serve", "--port", "8766"])
+        result = runner.invoke(app, ["serve", "--port", "8766", "--workers", "3"])
         assert result.exit_code == 0, result.output
-        assert (served["port"], served["timeout_keep_alive"]) == (8766, 7)
+        assert (served["port"], served["workers"], served["timeout_keep_alive"]) == (8766, 3, 7)
         assert served["h11_max_incomplete_event_size"] == 16 * 1024
 
 
