@@ -95,7 +95,7 @@ class TestDemo:
 
 
 class TestServe:
-    def test_serves_with_the_workers_asked_for_and_the_configured_keep_alive(self, database, monkeypatch):
+    def test_serves_with_the_workers_and_keep_alive_asked_for(self, database, monkeypatch):
         served = {}
         monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: served.update(kwargs))
         monkeypatch.setenv("SILOSPAN_KEEP_ALIVE_SECONDS", "7")
