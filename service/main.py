@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -10,6 +12,7 @@ from fastapi import Depends, FastAPI
 from fastapi.routing import APIRoute
 
 from service import __version__
+from service.alignment import sweeper
 from service.api import problems
 from service.api.deps import reject_unknown_query
 from service.api.middleware import (
@@ -44,9 +47,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # one off) from rescanning some 200,000 objects that can never be garbage.
         gc.collect()
         gc.freeze()
+        sweep = None
+        if settings.findings_sweep_seconds > 0:
+            sweep = asyncio.create_task(
+                sweeper.run(
+                    app.state.db,
+                    interval=settings.findings_sweep_seconds,
+                    batch=settings.findings_sweep_batch,
+                )
+            )
         try:
             yield
         finally:
+            if sweep is not None:
+                sweep.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sweep
             await app.state.db.dispose()
 
     app = FastAPI(

@@ -295,6 +295,11 @@ def operations(ids: dict[str, str]) -> dict[tuple[str, str], Op]:
                 Op("POST", f"/v1/conflicts/{ids['conflict']}/resolve", 200, body={"note": "ok"}),
             ),
             (("GET", "/v1/findings"), Op("GET", "/v1/findings", 200, 200, 200)),
+            (("POST", "/v1/findings/refresh"), Op("POST", "/v1/findings/refresh", 200)),
+            (
+                ("GET", "/v1/findings/{finding_id}"),
+                Op("GET", f"/v1/findings/{ids['finding']}", 200, 404, 404),
+            ),
             (("GET", "/v1/cases/{case_ref}"), Op("GET", "/v1/cases/case-own", 200, 200, 404)),
             (("GET", "/v1/api-keys"), Op("GET", "/v1/api-keys", 200)),
             (
@@ -369,11 +374,16 @@ async def _scenario(session) -> dict[str, str]:
                             kind="means"),
         )
     conflict_id = await session.scalar(text("SELECT id FROM conflicts"))
+    finding_id = await session.scalar(text("SELECT id FROM findings WHERE status = 'open'"))
     managed, _ = await api_keys_service.create(
         session, SYSTEM, ApiKeyCreate(name="managed", role=Role.reader)
     )
     await session.commit()
-    return {"conflict": str(_uuid(conflict_id)), "api_key": str(managed.id)}
+    return {
+        "conflict": str(_uuid(conflict_id)),
+        "finding": str(_uuid(finding_id)),
+        "api_key": str(managed.id),
+    }
 
 
 def _uuid(value: Any):
@@ -421,7 +431,8 @@ def expected_status(op: Op, action, caller: str) -> int:
 
 
 def test_every_route_has_a_row_in_the_matrix():
-    table = operations({"conflict": "00000000-0000-0000-0000-000000000000", "api_key": "x"})
+    nil = "00000000-0000-0000-0000-000000000000"
+    table = operations({"conflict": nil, "finding": nil, "api_key": "x"})
     missing = [route for route in _v1_routes() if route not in table]
     assert missing == [], f"routes without a row in the authorization matrix: {missing}"
     stale = [route for route in table if route not in _v1_routes()]

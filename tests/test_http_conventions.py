@@ -263,15 +263,16 @@ class TestCursors:
         assert response.json() == {"items": [], "next_cursor": None}
 
     @pytest.mark.parametrize(
-        "position", [-1, 2**63, 10**30, 1.5, "1", True, None, float(2**70)]
+        "severity", [2**63, 10**30, 1.5, "1", True, None, float(2**70)]
     )
-    async def test_a_forged_position_cursor_is_422(self, client, keys, position):
-        cursor = crafted([position])
+    async def test_a_forged_findings_cursor_is_422(self, client, keys, severity):
+        cursor = crafted([severity, "buffering", "kyc", "0b9d2a3e-6f3c-4d7e-9f5a-1c2b3d4e5f60"])
         response = await client.get(f"/v1/findings?cursor={cursor}", headers=await keys.reader())
         assert_problem(response, 422, "invalid_cursor")
 
-    async def test_a_position_past_the_end_is_an_empty_page(self, client, keys):
-        cursor = crafted([10**6])
+    async def test_a_findings_cursor_past_the_end_is_an_empty_page(self, client, keys):
+        # Severity runs down the pages: after severity 0 there is nothing.
+        cursor = crafted([0, "a", "a", "0b9d2a3e-6f3c-4d7e-9f5a-1c2b3d4e5f60"])
         response = await client.get(f"/v1/findings?cursor={cursor}", headers=await keys.reader())
         assert response.status_code == 200, response.text
         assert response.json() == {"items": [], "next_cursor": None}

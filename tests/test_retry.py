@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy.exc import OperationalError
-from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.api.deps import get_write_sessions
 from tests.problems import assert_problem

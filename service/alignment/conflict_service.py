@@ -15,8 +15,8 @@ from sqlalchemy import delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.alignment import conflicts as conflict_rules
-from service.alignment import repository
-from service.alignment.constants import ConflictStatus
+from service.alignment import finding_service, repository
+from service.alignment.constants import ConflictStatus, SubjectType
 from service.alignment.models import Conflict
 from service.alignment.schemas import ConflictGoal, ConflictRead
 from service.alignment.structure import load_structure
@@ -73,11 +73,13 @@ async def refresh_for_touchpoint(session: AsyncSession, touchpoint_id: UUID) -> 
 
 
 async def forget_goal(session: AsyncSession, goal_id: UUID) -> None:
-    """A goal is about to be deleted: its conflicts go with it."""
+    """A goal is about to be deleted: its conflicts go with it, and their findings clear."""
+    gone = [c.id for c in await repository.conflicts_of_goals(session, [goal_id])]
     statement = delete(Conflict).where(
         or_(Conflict.goal_a_id == goal_id, Conflict.goal_b_id == goal_id)
     )
     await session.execute(statement.execution_options(synchronize_session="fetch"))
+    await finding_service.forget_subjects(session, SubjectType.conflict, gone)
 
 
 async def _reconcile(
@@ -95,6 +97,7 @@ async def _reconcile(
     goal_by_key = {g.key: g for g in goals}
     existing = {(c.goal_a_id, c.goal_b_id): c for c in existing_rows}
     keep: set[tuple[UUID, UUID]] = set()
+    reached: list[UUID] = []
     now = utcnow()
     for found in detected:
         a, b = goal_by_key[found.goal_a], goal_by_key[found.goal_b]
@@ -121,10 +124,13 @@ async def _reconcile(
         row.shared_touchpoints = list(found.shared_touchpoints)
         row.incentive_a, row.incentive_b = found.incentive_a, found.incentive_b
         row.updated_at = now
+        reached.append(row.id)
     for pair, row in existing.items():
         if pair not in keep:
             await session.delete(row)
     await session.flush()
+    # unfunded-counterweight reads each conflict's status and incentives
+    await finding_service.refresh_conflicts(session, [*reached, *(r.id for r in existing.values())])
 
 
 async def detect_conflicts(
@@ -197,6 +203,7 @@ async def resolve_conflict(
     row.resolution_note = note
     row.resolved_at = row.updated_at = utcnow()
     await session.flush()
+    await finding_service.refresh_conflicts(session, [row.id])
     (read,) = await _conflict_reads(session, [row])
     return read
 

@@ -581,3 +581,114 @@ async def incentive_sums(session: AsyncSession) -> tuple[int, float, float]:
 
 async def row_by_key(session: AsyncSession, model: Any, key: str) -> Any | None:
     return (await session.scalars(select(model).where(model.key == key))).first()
+
+
+# What a finding reads, for a few subjects ----------------------------------------------------------
+
+
+async def goal_closure(session: AsyncSession, seeds: Sequence[UUID], *, upstream: bool) -> set[UUID]:
+    """``seeds`` and every goal reachable from them along contributes_to: downstream (the goals
+    they serve, what linked(g) reads) or upstream (the goals serving them), recursively."""
+    if not seeds:
+        return set()
+    c = GoalContribution
+    reach = select(Goal.id.label("id")).where(in_ids(session, Goal.id, seeds)).cte(
+        "reach", recursive=True
+    )
+    if upstream:
+        step = select(c.goal_id).join(reach, c.contributes_to_id == reach.c.id)
+    else:
+        step = select(c.contributes_to_id).join(reach, c.goal_id == reach.c.id)
+    reach = reach.union(step)
+    return set((await session.scalars(select(reach.c.id))).all())
+
+
+async def contribution_ends(
+    session: AsyncSession, goal_ids: Sequence[UUID], *, targets: bool
+) -> set[UUID]:
+    """The goals ``goal_ids`` contribute to directly (``targets``), or those contributing to them."""
+    if not goal_ids:
+        return set()
+    c = GoalContribution
+    known, wanted = (c.goal_id, c.contributes_to_id) if targets else (c.contributes_to_id, c.goal_id)
+    return set((await session.scalars(select(wanted).where(in_ids(session, known, goal_ids)))).all())
+
+
+async def goals_sharing_touchpoints(
+    session: AsyncSession, goal_ids: Sequence[UUID], metric_kinds: Sequence[str] | None = None
+) -> set[UUID]:
+    """Goals naming a touchpoint that one of ``goal_ids`` names (optionally of these metric kinds)."""
+    if not goal_ids:
+        return set()
+    gt = GoalTouchpoint
+    shared = select(gt.touchpoint_id).where(in_ids(session, gt.goal_id, goal_ids))
+    statement = select(gt.goal_id).where(gt.touchpoint_id.in_(shared))
+    if metric_kinds is not None:
+        statement = (
+            statement.join(Goal, Goal.id == gt.goal_id)
+            .join(Metric, Metric.id == Goal.metric_id)
+            .where(Metric.kind.in_(metric_kinds))
+        )
+    return set((await session.scalars(statement)).all())
+
+
+async def goal_ids_of_metric_kinds(
+    session: AsyncSession, goal_ids: Sequence[UUID], metric_kinds: Sequence[str]
+) -> set[UUID]:
+    if not goal_ids:
+        return set()
+    statement = (
+        select(Goal.id)
+        .join(Metric, Metric.id == Goal.metric_id)
+        .where(in_ids(session, Goal.id, goal_ids), Metric.kind.in_(metric_kinds))
+    )
+    return set((await session.scalars(statement)).all())
+
+
+async def goal_owners_and_agreements(
+    session: AsyncSession, goal_ids: Sequence[UUID]
+) -> tuple[set[UUID], set[UUID]]:
+    if not goal_ids:
+        return set(), set()
+    rows = (
+        await session.execute(
+            select(Goal.owner_id, Goal.agreement_id).where(in_ids(session, Goal.id, goal_ids))
+        )
+    ).all()
+    return {row.owner_id for row in rows}, {row.agreement_id for row in rows if row.agreement_id}
+
+
+async def journeys_of_goals(session: AsyncSession, goal_ids: Sequence[UUID]) -> set[UUID]:
+    """The journeys of the touchpoints these goals name."""
+    if not goal_ids:
+        return set()
+    gt = GoalTouchpoint
+    statement = (
+        select(Touchpoint.journey_id)
+        .join(gt, gt.touchpoint_id == Touchpoint.id)
+        .where(in_ids(session, gt.goal_id, goal_ids))
+    )
+    return set((await session.scalars(statement)).all())
+
+
+async def ids_where(session: AsyncSession, model: Any, column: Any, values: Sequence[UUID]) -> set[UUID]:
+    """Ids of ``model`` rows whose ``column`` is one of ``values``."""
+    if not values:
+        return set()
+    statement = select(model.id).where(in_ids(session, column, values))
+    return set((await session.scalars(statement)).all())
+
+
+async def goal_ids_naming_touchpoints(
+    session: AsyncSession, touchpoint_ids: Sequence[UUID], metric_kinds: Sequence[str]
+) -> set[UUID]:
+    if not touchpoint_ids:
+        return set()
+    gt = GoalTouchpoint
+    statement = (
+        select(gt.goal_id)
+        .join(Goal, Goal.id == gt.goal_id)
+        .join(Metric, Metric.id == Goal.metric_id)
+        .where(in_ids(session, gt.touchpoint_id, touchpoint_ids), Metric.kind.in_(metric_kinds))
+    )
+    return set((await session.scalars(statement)).all())

@@ -6,7 +6,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from service.alignment.constants import ConflictStatus
+from service.alignment.constants import ConflictStatus, FindingStatus
 from service.core.fields import DurationRead, InputModel, ReadModel, Text
 
 
@@ -85,12 +85,17 @@ class ConflictResolve(InputModel):
 
 
 class FindingRead(BaseModel):
+    id: UUID = Field(description="Stable: the same finding keeps it while it clears and reopens.")
     rule: str
     severity: int = Field(ge=1, le=3)
     subject: Subject
     explanation: str
     remedy: str
     evidence: dict[str, Any]
+    status: FindingStatus
+    opened_at: datetime = Field(description="When the rule last started to fire.")
+    cleared_at: datetime | None = Field(description="When it stopped firing; null while open.")
+    updated_at: datetime
 
 
 class CaseStep(BaseModel):

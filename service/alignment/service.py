@@ -20,12 +20,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.alignment import findings as finding_rules
 from service.alignment import repository
-from service.alignment.constants import Bucket
+from service.alignment.constants import DEFAULT_WINDOW, Bucket
 from service.alignment.repository import Window
 from service.alignment.schemas import (
     CaseRead,
     CaseStep,
-    FindingRead,
     ScoreRead,
     Subject,
     WindowRead,
@@ -52,14 +51,12 @@ from service.alignment.scoring import (
 )
 from service.alignment.structure import (
     Structure,
-    handoff_facts,
     load_slice,
-    load_structure,
     touchpoint_facts,
 )
 from service.core.errors import Invalid, NotFoundFor
 from service.core.fields import format_duration, supported_instant
-from service.core.pagination import PageRequest, page_of
+from service.core.pagination import PageRequest
 from service.core.permissions import Action, Principal
 from service.core.types import utcnow
 from service.handoffs import service as handoffs_service
@@ -68,7 +65,6 @@ from service.journeys.models import Journey, Touchpoint
 from service.org_units.constants import EXTERNAL_KINDS, UnitKind
 from service.org_units.models import Unit
 
-DEFAULT_WINDOW = timedelta(days=90)
 MAX_BUCKETS = 400
 
 StatsT = TypeVar("StatsT", EventStats, ReviewStats, FeedbackStats)
@@ -626,54 +622,6 @@ async def _partner_scores(
 
         scores[unit.id] = _read(Subject(type="partner", key=unit.key), window, compute)
     return scores
-
-
-# Findings --------------------------------------------------------------------------------------
-
-
-async def list_findings(
-    session: AsyncSession,
-    principal: Principal,
-    page: PageRequest,
-    window: Window,
-    *,
-    rule: str | None = None,
-) -> tuple[list[FindingRead], str | None]:
-    principal.require(Action.findings_read)
-    if rule is not None and rule not in finding_rules.RULES:
-        raise Invalid(
-            f"unknown rule {rule!r}; rules are: {', '.join(finding_rules.RULES)}",
-            loc=("query", "rule"),
-        )
-    if principal.is_partner:
-        return [], None
-    structure = await load_structure(session)
-    inputs = await _inputs(session, window, with_feedback=False)
-    agreement_partner = {a.id: structure.unit_key[a.partner_id] for a in structure.agreements}
-    snapshot = finding_rules.Snapshot(
-        units=[finding_rules.UnitFacts(u.key, u.name, u.kind) for u in structure.units],
-        touchpoints=[touchpoint_facts(structure, t) for t in structure.touchpoints],
-        handoffs=handoff_facts(structure, lambda handoff_id: inputs.event(handoff_id, None)),
-        goals=structure.facts,
-        agreements=[
-            finding_rules.AgreementFacts(a.key, a.title, agreement_partner[a.id], a.status)
-            for a in structure.agreements
-        ],
-        conflicts=[
-            finding_rules.ConflictFacts(
-                str(c.id),
-                structure.goal_key[c.goal_a_id],
-                structure.goal_key[c.goal_b_id],
-                c.status,
-                c.incentive_a,
-                c.incentive_b,
-            )
-            for c in structure.conflicts
-        ],
-        journeys={j.key: j.name for j in structure.journeys},
-    )
-    found = finding_rules.evaluate(snapshot, [rule] if rule else None)
-    return page_of([FindingRead(**f.as_dict()) for f in found], page)
 
 
 # Cases -----------------------------------------------------------------------------------------

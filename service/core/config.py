@@ -53,6 +53,12 @@ class Settings(BaseSettings):
     # network that only trusted hosts reach.
     metrics_public: bool = False
 
+    # Findings: every this many seconds `serve` re-evaluates this many subjects, so findings
+    # follow the clock (buffering's window) and cover rows written before they were kept.
+    # 0 seconds turns the sweep off.
+    findings_sweep_seconds: float = Field(default=10.0, ge=0)
+    findings_sweep_batch: int = Field(default=200, ge=1, le=10_000)
+
     log_level: str = "INFO"
     log_json: bool = True
 

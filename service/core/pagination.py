@@ -11,11 +11,11 @@ import binascii
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 from uuid import UUID
 
 import orjson
-from sqlalchemy import Integer, String, and_, literal, literal_column, or_, tuple_
+from sqlalchemy import Integer, String, and_, literal, or_, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import ColumnElement, Select, operators
 from sqlalchemy.sql.elements import UnaryExpression
@@ -23,8 +23,6 @@ from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from service.core.errors import Invalid
 from service.core.fields import EARLIEST, LATEST, MAX_DURATION
-
-RowT = TypeVar("RowT")
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,15 +187,3 @@ def _after(order_by: Sequence[ColumnElement[Any]], values: Sequence[Any]) -> Col
         equal_before = [columns[i] == bounds[i] for i in range(index)]
         branches.append(and_(*equal_before, beyond))
     return or_(*branches)
-
-
-def page_of(items: list[RowT], page: PageRequest) -> tuple[list[RowT], str | None]:
-    """A page of a list computed in memory; the cursor is the position of the next item."""
-    start = 0
-    if page.cursor:
-        (start,) = decode_cursor(page.cursor, [literal_column("position", Integer)])
-        if start < 0:
-            raise _invalid_cursor()
-    chunk = items[start : start + page.limit]
-    more = start + page.limit < len(items)
-    return chunk, encode_cursor([start + page.limit]) if more else None

@@ -23,7 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service import visibility
-from service.alignment import conflict_service
+from service.alignment import conflict_service, finding_service
 from service.core import repository as core_repository
 from service.core.db import is_unique_violation
 from service.core.errors import (
@@ -129,6 +129,7 @@ async def create(session: AsyncSession, principal: Principal, data: GoalCreate) 
         proposed_by=ProposedBy.internal,
     )
     await conflict_service.refresh_for_goals(session, [goal.id])
+    await finding_service.refresh_around(session, goals=[goal.id])
     return goal
 
 
@@ -150,6 +151,11 @@ async def update(
         await _refuse_reserved_key(session, goal.key, agreement)
     references = await _resolve(session, principal, data, agreement)
     await _refuse_cycle(session, goal, references["contributes_to"])
+    reached_before = (
+        await finding_service.affected(session, goals=[goal.id])
+        if _findings_read_change(current, data)
+        else None
+    )
     goal.title, goal.owner_id, goal.metric_id = data.title, references["owner"], references["metric"]
     goal.direction, goal.kind = data.direction.value, data.kind.value
     goal.target, goal.baseline = data.target, data.baseline
@@ -164,7 +170,28 @@ async def update(
         session, goal.id, references["touchpoints"], references["contributes_to"]
     )
     await conflict_service.refresh_for_goals(session, [goal.id])
+    if reached_before is not None:
+        reached = await finding_service.affected(session, goals=[goal.id])
+        await finding_service.refresh(session, reached_before | reached)
     return goal
+
+
+def _findings_read_change(current: GoalRead, data: GoalCreate) -> bool:
+    """Whether the change touches what findings read of a goal (a new title or target does
+    not; a conflict it opens or closes refreshes its own findings)."""
+
+    def read(goal: GoalRead | GoalCreate) -> tuple[Any, ...]:
+        return (
+            goal.owner,
+            goal.metric,
+            goal.kind,
+            goal.status,
+            goal.agreement,
+            frozenset(goal.touchpoints),
+            frozenset(goal.contributes_to),
+        )
+
+    return read(current) != read(data)
 
 
 async def delete(session: AsyncSession, principal: Principal, key: str) -> None:
@@ -174,9 +201,11 @@ async def delete(session: AsyncSession, principal: Principal, key: str) -> None:
     if references:
         # The only restricting reference is another goal contributing to this one.
         raise StillReferenced(RESOURCE, key, references)
+    reached = await finding_service.affected(session, goals=[goal.id])
     await conflict_service.forget_goal(session, goal.id)
     await session.delete(goal)
     await session.flush()
+    await finding_service.refresh(session, reached)
 
 
 async def to_read(
@@ -260,6 +289,7 @@ async def propose_joint_goal(
         proposed_by=ProposedBy.partner if principal.is_partner else ProposedBy.internal,
     )
     await conflict_service.refresh_for_goals(session, [goal.id])
+    await finding_service.refresh_around(session, goals=[goal.id])
     return goal
 
 
@@ -277,11 +307,12 @@ async def accept_joint_goal(
         raise NotProposed(
             f"goal {goal_key!r} is {goal.status}, not proposed", current_status=goal.status
         )
-    _set_status(goal, GoalStatus.active)
-    goal.version += 1
-    goal.updated_at = utcnow()
-    await session.flush()
-    await conflict_service.refresh_for_goals(session, [goal.id])
+    async with finding_service.watch(session, goals=[goal.id]):
+        _set_status(goal, GoalStatus.active)
+        goal.version += 1
+        goal.updated_at = utcnow()
+        await session.flush()
+        await conflict_service.refresh_for_goals(session, [goal.id])
     return goal
 
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from uuid import UUID
+
 import strawberry
 
-from service.alignment import conflict_service
+from service.alignment import conflict_service, finding_service
 from service.alignment import service as alignment_service
 from service.alignment.constants import ConflictStatus as ConflictStatusValue
+from service.alignment.constants import FindingStatusFilter as FindingStatusFilterValue
 from service.core.errors import NotFoundFor
 from service.goals import service as goals_service
 from service.graphql.arguments import (
@@ -43,7 +46,16 @@ from service.org_units import service as units_service
 from service.org_units.constants import EXTERNAL_KINDS, UnitKind
 from service.partner_agreements import service as agreements_service
 
+
+def _finding_id(value: str) -> UUID:
+    try:
+        return UUID(value)
+    except ValueError:
+        raise NotFoundFor("finding", value) from None
+
+
 ConflictStatus = strawberry.enum(ConflictStatusValue)
+FindingStatusFilter = strawberry.enum(FindingStatusFilterValue)
 
 
 @strawberry.type(description="Scores (method v1) by subject; each takes from/to/asOf/bucket.")
@@ -238,23 +250,38 @@ class Query:
             )
         return Page(items=[Conflict.from_read(c) for c in rows], next_cursor=cursor)
 
-    @strawberry.field(description="Goal-silo gotchas, most severe first.")
+    @strawberry.field(
+        description="Goal-silo gotchas, most severe first; open ones unless `status` says "
+        "otherwise. `subject` is a key or `<type>:<key>`."
+    )
     async def findings(
         self,
         info: Ctx,
         rule: str | None = None,
+        status: FindingStatusFilter = FindingStatusFilter.open,
+        subject: str | None = None,
         first: First = None,
         after: After = None,
-        start: From = None,
-        end: To = None,
-        as_of: AsOf = None,
     ) -> Page[Finding]:
         request = page(first, after)
         async with info.context.db() as session:
-            rows, cursor = await alignment_service.list_findings(
-                session, info.context.principal, request, window(info, start, end, as_of), rule=rule
+            rows, cursor = await finding_service.list_findings(
+                session,
+                info.context.principal,
+                request,
+                rule=rule,
+                status=status.as_status(),
+                subject=subject,
             )
         return Page(items=[Finding.from_read(f) for f in rows], next_cursor=cursor)
+
+    @strawberry.field(description="One finding by its id.")
+    async def finding(self, info: Ctx, id: strawberry.ID) -> Finding:
+        async with info.context.db() as session:
+            read = await finding_service.get_finding(
+                session, info.context.principal, _finding_id(id)
+            )
+        return Finding.from_read(read)
 
     @strawberry.field(description="Scores by subject.")
     def scores(self) -> Scores:

@@ -803,6 +803,7 @@ class Conflict:
 
 @strawberry.type(description="A goal-silo gotcha, explained, with its remedy.")
 class Finding:
+    id: strawberry.ID
     rule: str
     severity: int
     subject_type: str
@@ -810,10 +811,17 @@ class Finding:
     explanation: str
     remedy: str
     evidence: JSON
+    status: str
+    opened_at: datetime
+    cleared_at: datetime | None
 
     @classmethod
     def from_read(cls, read: FindingRead) -> Finding:
         return cls(
+            id=strawberry.ID(str(read.id)),
+            status=read.status.value,
+            opened_at=read.opened_at,
+            cleared_at=read.cleared_at,
             rule=read.rule,
             severity=read.severity,
             subject_type=read.subject.type,

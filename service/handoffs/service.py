@@ -9,6 +9,7 @@ from uuid import UUID, uuid4
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from service.alignment import finding_service
 from service.core import repository as core_repository
 from service.core.bulk import (
     BulkResult,
@@ -166,6 +167,7 @@ async def create(session: AsyncSession, principal: Principal, data: HandoffCreat
             raise KeyExists(RESOURCE, data.key) from exc
         raise
     await org_units_service.update_rings(session, edges_added=_edges(handoff))
+    await finding_service.refresh_around(session, handoffs=[handoff.id])
     return handoff
 
 
@@ -183,6 +185,7 @@ async def update(
     (current,) = await to_read(session, [handoff])
     data = merge(current.model_dump(include=set(HandoffCreate.model_fields)), patch, HandoffCreate)
     edges_before = _edges(handoff)
+    reached_before = await finding_service.affected(session, handoffs=[handoff.id])
     for field, value in (await _resolve(session, data)).items():
         setattr(handoff, field, value)
     handoff.deliverable = data.deliverable
@@ -196,6 +199,8 @@ async def update(
         await org_units_service.update_rings(
             session, edges_added=_edges(handoff), edges_removed=edges_before
         )
+    reached = await finding_service.affected(session, handoffs=[handoff.id])
+    await finding_service.refresh(session, reached_before | reached)
     return handoff
 
 
@@ -208,9 +213,11 @@ async def delete(session: AsyncSession, principal: Principal, key: str) -> None:
     if references:
         raise StillReferenced(RESOURCE, key, references)
     edges = _edges(handoff)
+    reached = await finding_service.affected(session, handoffs=[handoff.id])
     await session.delete(handoff)
     await session.flush()
     await org_units_service.update_rings(session, edges_removed=edges)
+    await finding_service.refresh(session, reached)
 
 
 def _edges(handoff: Handoff) -> list[tuple[UUID, UUID]]:
@@ -295,6 +302,7 @@ async def upsert_event(
     )
     created, updated, unchanged = await upsert_rows(session, EVENT_UPSERT, [row])
     record_outcomes(EVENTS_INGESTED, created, updated, unchanged)
+    await finding_service.refresh_handoffs(session, [handoff.id])  # buffering counts events
     event = await repository.get_event(session, handoff.id, external_id)
     assert event is not None  # written just above, in this transaction
     return event, bool(created)
@@ -398,7 +406,7 @@ async def ingest_events(
             prepared.indexes.append(index)
         return prepared
 
-    return await run_ingest(
+    result = await run_ingest(
         session,
         batches,
         item_schema=BulkEventItem,
@@ -408,6 +416,11 @@ async def ingest_events(
         settings=settings,
         counter=EVENTS_INGESTED,
     )
+    # Buffering counts events: re-judge every handoff the request named.
+    await finding_service.refresh_handoffs(
+        session, [found[0] for found in handoffs.values() if found is not None]
+    )
+    return result
 
 
 async def events_to_read(

@@ -13,7 +13,7 @@ from uuid import UUID, uuid4
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.alignment import conflict_service
+from service.alignment import conflict_service, finding_service
 from service.core import repository as core_repository
 from service.core.bulk import (
     BulkResult,
@@ -124,6 +124,7 @@ async def update_journey(
     journey.version += 1
     journey.updated_at = utcnow()
     await session.flush()
+    await finding_service.refresh_around(session, journeys=[journey.id])  # names it
     return journey
 
 
@@ -137,6 +138,7 @@ async def delete_journey(session: AsyncSession, principal: Principal, key: str) 
         raise StillReferenced(JOURNEY, key, references)
     await session.delete(journey)
     await session.flush()
+    await finding_service.refresh_around(session, journeys=[journey.id])
 
 
 def journey_to_read(journey: Journey) -> JourneyRead:
@@ -229,6 +231,7 @@ async def create_touchpoint(
     session.add(touchpoint)
     await _flush_new(session, TOUCHPOINT, data.key)
     await org_units_service.update_rings(session, owners_added=[touchpoint.owner_id])
+    await finding_service.refresh_around(session, touchpoints=[touchpoint.id])
     return touchpoint
 
 
@@ -249,17 +252,19 @@ async def update_touchpoint(
     )
     previous_owner = touchpoint.owner_id
     was_moment_of_truth = touchpoint.moment_of_truth
-    for field, value in (await _resolve(session, principal, data)).items():
-        setattr(touchpoint, field, value)
-    touchpoint.stage = data.stage
-    touchpoint.name = data.name
-    touchpoint.channel = data.channel
-    touchpoint.moment_of_truth = data.moment_of_truth
-    touchpoint.driver_weight = data.driver_weight
-    touchpoint.promise_within = data.promise_within
-    touchpoint.version += 1
-    touchpoint.updated_at = utcnow()
-    await session.flush()
+    references = await _resolve(session, principal, data)
+    async with finding_service.watch(session, touchpoints=[touchpoint.id]):
+        for field, value in references.items():
+            setattr(touchpoint, field, value)
+        touchpoint.stage = data.stage
+        touchpoint.name = data.name
+        touchpoint.channel = data.channel
+        touchpoint.moment_of_truth = data.moment_of_truth
+        touchpoint.driver_weight = data.driver_weight
+        touchpoint.promise_within = data.promise_within
+        touchpoint.version += 1
+        touchpoint.updated_at = utcnow()
+        await session.flush()
     if touchpoint.owner_id != previous_owner:
         await org_units_service.update_rings(
             session, owners_added=[touchpoint.owner_id], owners_removed=[previous_owner]
@@ -280,8 +285,9 @@ async def delete_touchpoint(session: AsyncSession, principal: Principal, key: st
     if references:
         raise StillReferenced(TOUCHPOINT, key, references)
     owner = touchpoint.owner_id
-    await session.delete(touchpoint)
-    await session.flush()
+    async with finding_service.watch(session, touchpoints=[touchpoint.id]):
+        await session.delete(touchpoint)
+        await session.flush()
     await org_units_service.update_rings(session, owners_removed=[owner])
 
 

@@ -8,7 +8,7 @@ from uuid import UUID
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.alignment import conflict_service
+from service.alignment import conflict_service, finding_service
 from service.core import repository as core_repository
 from service.core.db import is_unique_violation
 from service.core.errors import (
@@ -85,7 +85,13 @@ async def update(
     metric = await _visible(session, principal, key, for_update=True)
     check_version(metric.version, expected_version)
     data = merge(to_read(metric).model_dump(include=set(MetricCreate.model_fields)), patch, MetricCreate)
-    metric.name, metric.unit, metric.kind = data.name, data.unit, data.kind.value
+    if data.kind.value == metric.kind:
+        metric.name, metric.unit = data.name, data.unit
+    else:
+        # The rules single out goals by their metric's kind (financial, recovery, surveys).
+        async with finding_service.watch(session, metrics=[metric.id]):
+            metric.name, metric.unit, metric.kind = data.name, data.unit, data.kind.value
+            await session.flush()
     metric.version += 1
     metric.updated_at = utcnow()
     await session.flush()

@@ -8,6 +8,7 @@ from uuid import UUID
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from service.alignment import finding_service
 from service.core import repository as core_repository
 from service.core.db import is_unique_violation
 from service.core.errors import Invalid, KeyExists, NotFoundFor, StillReferenced, UnknownReference
@@ -69,6 +70,7 @@ async def create(session: AsyncSession, principal: Principal, data: UnitCreate) 
     )
     session.add(unit)
     await _flush_new(session, data.key)
+    await finding_service.refresh_around(session, units=[unit.id])
     return unit
 
 
@@ -100,6 +102,7 @@ async def update(
     unit.version += 1
     unit.updated_at = utcnow()
     await session.flush()
+    await finding_service.refresh_around(session, units=[unit.id])  # findings name it
     return unit
 
 
@@ -113,6 +116,7 @@ async def delete(session: AsyncSession, principal: Principal, key: str) -> None:
         raise StillReferenced(RESOURCE, key, references)
     await session.delete(unit)
     await session.flush()
+    await finding_service.refresh_around(session, units=[unit.id])
 
 
 # Used by other domains -------------------------------------------------------------------

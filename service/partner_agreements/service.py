@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service import visibility
+from service.alignment import finding_service
 from service.core import repository as core_repository
 from service.core.db import is_unique_violation
 from service.core.errors import KeyExists, NotFoundFor, StillReferenced, UnknownReference
@@ -99,6 +100,7 @@ async def create(session: AsyncSession, principal: Principal, data: AgreementCre
         if is_unique_violation(exc):
             raise KeyExists(RESOURCE, data.key) from exc
         raise
+    await finding_service.refresh_around(session, agreements=[agreement.id])
     return agreement
 
 
@@ -122,6 +124,7 @@ async def update(
     agreement.version += 1
     agreement.updated_at = utcnow()
     await session.flush()
+    await finding_service.refresh_around(session, agreements=[agreement.id])
     return agreement
 
 
@@ -135,6 +138,7 @@ async def delete(session: AsyncSession, principal: Principal, key: str) -> None:
         raise StillReferenced(RESOURCE, key, references)
     await session.delete(agreement)
     await session.flush()
+    await finding_service.refresh_around(session, agreements=[agreement.id])
 
 
 async def to_read(

@@ -3,8 +3,9 @@
 For every rule there is a test where it fires, asserting the whole finding (rule, severity,
 subject, a plain-text explanation and remedy, the evidence), and a test for each boundary of
 its docs/method.md wording where it does not. Rule tests ask for their rule only (``?rule=``), so
-the other rules the same data trips do not get in the way, and every request passes an
-explicit window (``from``, ``to``, ``as_of``) so nothing depends on the clock.
+the other rules the same data trips do not get in the way. Findings are stored and kept
+current by the writes; buffering judges the 90 days before now, so its tests place
+occurrences relative to the clock.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from service.alignment import finding_service
 from service.api_keys.service import SYSTEM
 from service.goals import service as goals_service
 from tests.factories import (
@@ -29,13 +31,8 @@ from tests.factories import (
 )
 from tests.problems import assert_problem
 
-# The window of these tests: March 2026, taken as of the 20th.
-FROM = "2026-03-01T00:00:00+00:00"
-TO = "2026-04-01T00:00:00+00:00"
-AS_OF = "2026-03-20T00:00:00+00:00"
-WINDOW = {"from": FROM, "to": TO, "as_of": AS_OF}
-
 HOUR = timedelta(hours=1)
+DAY = timedelta(days=1)
 
 RULES = [
     "upstream-unlinked",
@@ -52,19 +49,16 @@ RULES = [
 ]
 
 
-def march(day: int, hour: int = 9) -> datetime:
-    return datetime(2026, 3, day, hour, tzinfo=UTC)
-
-
-def instant(value: str) -> datetime:
-    return datetime.fromisoformat(value)
+def days_ago(days: float) -> datetime:
+    """A moment ``days`` before now, to the second (buffering's window ends now)."""
+    return (datetime.now(UTC) - days * DAY).replace(microsecond=0)
 
 
 # Requests and assertions ---------------------------------------------------------------------
 
 
 async def list_findings(client, headers, **params) -> dict:
-    response = await client.get("/v1/findings", params={**WINDOW, **params}, headers=headers)
+    response = await client.get("/v1/findings", params=params, headers=headers)
     assert response.status_code == 200, response.text
     return response.json()
 
@@ -75,6 +69,14 @@ async def findings(client, keys, rule: str) -> list[dict]:
     assert body["next_cursor"] is None
     assert all(f["rule"] == rule for f in body["items"])
     return body["items"]
+
+
+async def sweep_everything(session) -> None:
+    """One full turn of the background sweep, in the test's transaction."""
+    cursor = finding_service.SweepCursor()
+    for _ in finding_service.SWEEP_ORDER:
+        while await finding_service.sweep(session, cursor, batch=50) == 50:
+            pass
 
 
 def subjects(items: list[dict]) -> list[str]:
@@ -279,7 +281,7 @@ class TestBuffering:
         self, client, keys, session
     ):
         await kyc(session)
-        await occurrences(session, "kyc", count=10, impacted=1, first=march(2))
+        await occurrences(session, "kyc", count=10, impacted=1, first=days_ago(30))
 
         (finding,) = await findings(client, keys, self.RULE)
 
@@ -295,7 +297,7 @@ class TestBuffering:
 
     async def test_a_quarter_or_more_is_most_severe(self, client, keys, session):
         await kyc(session)
-        await occurrences(session, "kyc", count=12, impacted=3, first=march(2))
+        await occurrences(session, "kyc", count=12, impacted=3, first=days_ago(30))
 
         (finding,) = await findings(client, keys, self.RULE)
 
@@ -304,64 +306,58 @@ class TestBuffering:
 
     async def test_not_over_nine_events(self, client, keys, session):
         await kyc(session)
-        await occurrences(session, "kyc", count=9, impacted=1, first=march(2))  # 11%
+        await occurrences(session, "kyc", count=9, impacted=1, first=days_ago(30))  # 11%
 
         assert await findings(client, keys, self.RULE) == []
 
     async def test_not_below_ten_percent(self, client, keys, session):
         await kyc(session)
-        await occurrences(session, "kyc", count=11, impacted=1, first=march(2))  # 9.1%
+        await occurrences(session, "kyc", count=11, impacted=1, first=days_ago(30))  # 9.1%
 
         assert await findings(client, keys, self.RULE) == []
 
-    async def test_only_events_due_in_the_window_count(self, client, keys, session):
+    async def test_only_events_due_in_the_last_90_days_count(self, client, keys, session):
         await kyc(session)
-        await occurrences(session, "kyc", count=9, impacted=1, first=march(2))
-        # Due exactly at `to` (exclusive) and just before `from`: outside, though they would
-        # make 11 events with 3 reaching the customer.
-        await occurrences(session, "kyc", count=1, impacted=1, first=instant(TO))
-        await occurrences(session, "kyc", count=1, impacted=1, first=instant(FROM) - HOUR)
+        await occurrences(session, "kyc", count=9, impacted=1, first=days_ago(30))
+        # Due after now and more than 90 days ago: outside, though they would make 11 events
+        # with 3 reaching the customer.
+        await occurrences(session, "kyc", count=1, impacted=1, first=days_ago(-1))
+        await occurrences(session, "kyc", count=1, impacted=1, first=days_ago(91))
 
         assert await findings(client, keys, self.RULE) == []
 
-    async def test_an_event_due_exactly_at_from_counts(self, client, keys, session):
+    async def test_an_event_due_just_inside_the_window_counts(self, client, keys, session):
         await kyc(session)
-        await occurrences(session, "kyc", count=9, impacted=0, first=march(2))
-        await occurrences(session, "kyc", count=1, impacted=1, first=instant(FROM))
+        await occurrences(session, "kyc", count=9, impacted=0, first=days_ago(30))
+        await occurrences(session, "kyc", count=1, impacted=1, first=days_ago(89.9))
 
         (finding,) = await findings(client, keys, self.RULE)
 
         assert finding["evidence"] == {"buffer_rate": 0.1, "events": 10, "customer_impact": 1}
 
-    async def test_events_not_yet_due_count(self, client, keys, session):
-        # B is over all events E of the window, not only those due by as_of.
+    async def test_the_window_moves_with_the_clock(self, client, keys, session, monkeypatch):
         await kyc(session)
-        await occurrences(session, "kyc", count=10, impacted=2, first=march(25))
+        await occurrences(session, "kyc", count=10, impacted=1, first=days_ago(80))
+        (opened,) = await findings(client, keys, self.RULE)
 
-        (finding,) = await findings(client, keys, self.RULE)
+        # Eleven days on, those occurrences are older than 90 days: the next full turn of
+        # the sweep clears the finding, keeping its id.
+        later = datetime.now(UTC) + 11 * DAY
+        monkeypatch.setattr(finding_service, "utcnow", lambda: later)
+        await sweep_everything(session)
 
-        assert finding["evidence"] == {"buffer_rate": 0.2, "events": 10, "customer_impact": 2}
-
-    async def test_the_window_moves_with_from_and_to(self, client, keys, session):
-        await kyc(session)
-        await occurrences(
-            session, "kyc", count=10, impacted=1, first=datetime(2026, 2, 2, tzinfo=UTC)
-        )
-        reader = await keys.reader()
-
-        march_window = await list_findings(client, reader, rule=self.RULE)
-        february = await list_findings(
-            client, reader, rule=self.RULE, **{"from": "2026-02-01T00:00:00+00:00", "to": FROM}
-        )
-
-        assert march_window["items"] == []
-        assert subjects(february["items"]) == ["kyc"]
+        assert await findings(client, keys, self.RULE) == []
+        body = await list_findings(client, await keys.reader(), rule=self.RULE, status="cleared")
+        (cleared,) = body["items"]
+        assert cleared["id"] == opened["id"]
+        assert cleared["status"] == "cleared"
+        assert cleared["cleared_at"] is not None
 
     async def test_each_handoff_is_judged_on_its_own_events(self, client, keys, session):
         await kyc(session)
         await make_handoff(session, key="brief", from_unit="ops", to_unit="branch")
-        await occurrences(session, "kyc", count=5, impacted=1, first=march(2))
-        await occurrences(session, "brief", count=5, impacted=1, first=march(2))
+        await occurrences(session, "kyc", count=5, impacted=1, first=days_ago(30))
+        await occurrences(session, "brief", count=5, impacted=1, first=days_ago(30))
 
         assert await findings(client, keys, self.RULE) == []
 
@@ -1101,7 +1097,7 @@ class TestListing:
 
     async def test_unknown_rule_is_422_naming_the_parameter(self, client, keys):
         response = await client.get(
-            "/v1/findings", params={**WINDOW, "rule": "unknown"}, headers=await keys.reader()
+            "/v1/findings", params={"rule": "unknown"}, headers=await keys.reader()
         )
 
         body = assert_problem(response, 422, "invalid")
@@ -1142,6 +1138,6 @@ class TestListing:
         assert seen[0] == seen[1] == seen[2]
 
     async def test_no_key_is_401(self, client):
-        response = await client.get("/v1/findings", params=WINDOW)
+        response = await client.get("/v1/findings")
 
         assert_problem(response, 401, "unauthenticated")

@@ -1361,7 +1361,7 @@ class TestBadInput:
         )
         assert response.status_code == 200, response.text
 
-    @pytest.mark.parametrize("path", ["scores/company", "scores/handoffs", "findings"])
+    @pytest.mark.parametrize("path", ["scores/company", "scores/handoffs"])
     @pytest.mark.parametrize(
         ("name", "value"),
         [

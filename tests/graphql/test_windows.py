@@ -17,7 +17,6 @@ async def kyc(session):
 FIELDS = {
     "company": "{{ scores {{ company({args}) {{ value }} }} }}",
     "handoff": '{{ scores {{ handoff(key: "kyc", {args}) {{ value }} }} }}',
-    "findings": "{{ findings({args}) {{ items {{ rule }} }} }}",
 }
 
 

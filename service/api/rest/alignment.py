@@ -7,9 +7,9 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, Path, Query
 
-from service.alignment import conflict_service
+from service.alignment import conflict_service, finding_service
 from service.alignment import service as alignment_service
-from service.alignment.constants import Bucket, ConflictStatus
+from service.alignment.constants import Bucket, ConflictStatus, FindingStatusFilter
 from service.alignment.findings import RULES
 from service.alignment.repository import Window
 from service.alignment.schemas import (
@@ -170,16 +170,51 @@ async def list_findings(
     session: ReadSessionDep,
     principal: Annotated[Principal, allow(Action.findings_read)],
     page: PageDep,
-    window: FlatWindowDep,
     rule: Annotated[
         str | None, Query(max_length=64, description=f"One of: {', '.join(RULES)}.")
     ] = None,
+    status: Annotated[
+        FindingStatusFilter,
+        Query(description="`open` (the default), `cleared`, or `all`."),
+    ] = FindingStatusFilter.open,
+    subject: Annotated[
+        str | None,
+        Query(
+            max_length=220,
+            description="A subject's key, or `<type>:<key>` (e.g. `handoff:kyc`); a conflict's "
+            "key is its id.",
+        ),
+    ] = None,
 ) -> Page[FindingRead]:
-    """Goal-silo gotchas, most severe first, each with its explanation and remedy."""
-    items, next_cursor = await alignment_service.list_findings(
-        session, principal, page, window, rule=rule
+    """Goal-silo gotchas, most severe first, each with its explanation and remedy. Findings
+    are kept current: every write that can change one re-evaluates it, and buffering is
+    judged over the 90 days before now."""
+    items, next_cursor = await finding_service.list_findings(
+        session, principal, page, rule=rule, status=status.as_status(), subject=subject
     )
     return Page(items=items, next_cursor=next_cursor)
+
+
+@findings.post("/refresh", responses=problem_responses())
+async def refresh_findings(
+    session: SessionDep,
+    principal: Annotated[Principal, allow(Action.conflicts_resolve)],
+    page: PageDep,
+) -> Page[FindingRead]:
+    """Evaluate every rule over the whole company now, and answer the first page of open
+    findings (writes and the background sweep keep them current without it)."""
+    await finding_service.refresh_everything(session, principal)
+    items, next_cursor = await finding_service.list_findings(session, principal, page)
+    return Page(items=items, next_cursor=next_cursor)
+
+
+@findings.get("/{finding_id:uuid}", responses=problem_responses(404))
+async def get_finding(
+    finding_id: UUID,
+    session: ReadSessionDep,
+    principal: Annotated[Principal, allow(Action.findings_read)],
+) -> FindingRead:
+    return await finding_service.get_finding(session, principal, finding_id)
 
 
 @cases.get("/{case_ref}", responses=problem_responses(404))
