@@ -1095,6 +1095,81 @@ class TestListing:
         assert subjects(second["items"]) == ["h3"]
         assert second["next_cursor"] is None
 
+    async def test_pages_are_cut_by_the_database(self, client, keys, session, count_statements):
+        """Seven findings walked two at a time: every statement reading findings carries a
+        LIMIT, and the pages joined are the whole listing."""
+        await units(session, "ops", "branch")
+        for n in range(7):
+            await make_handoff(
+                session, key=f"h{n}", from_unit="ops", to_unit="branch", expected_within=None
+            )
+        reader = await keys.reader()
+        walked, cursor = [], None
+        with count_statements() as statements:
+            while True:
+                params = {"rule": "no-timing-standard", "limit": 2}
+                body = await list_findings(client, reader, **params, **({"cursor": cursor} if cursor else {}))
+                walked += body["items"]
+                cursor = body["next_cursor"]
+                if cursor is None:
+                    break
+        reading = [s for s in statements if "FROM findings" in s]
+        assert len(reading) == 4 and all("LIMIT" in s for s in reading)
+        assert subjects(walked) == [f"h{n}" for n in range(7)]
+
+    async def test_subject_and_status_narrow_the_list(self, client, keys, session):
+        await one_of_each_severity(session)
+        reader = await keys.reader()
+
+        by_key = await list_findings(client, reader, subject="ops")
+        by_type = await list_findings(client, reader, subject="unit:ops")
+        other_type = await list_findings(client, reader, subject="handoff:ops")
+        cleared = await list_findings(client, reader, status="cleared")
+
+        assert [(f["rule"], f["subject"]["key"]) for f in by_key["items"]] == [
+            ("upstream-unlinked", "ops")
+        ]
+        assert by_type == by_key
+        assert other_type["items"] == []
+        assert cleared["items"] == []
+
+    async def test_an_unknown_subject_type_is_422(self, client, keys):
+        response = await client.get(
+            "/v1/findings", params={"subject": "planet:earth"}, headers=await keys.reader()
+        )
+
+        body = assert_problem(response, 422, "invalid")
+        assert body["errors"][0]["loc"] == ["query", "subject"]
+
+    async def test_one_finding_by_id(self, client, keys, session):
+        await one_of_each_severity(session)
+        reader = await keys.reader()
+        (listed,) = (await list_findings(client, reader, rule="no-timing-standard"))["items"]
+
+        response = await client.get(f"/v1/findings/{listed['id']}", headers=reader)
+
+        assert response.status_code == 200
+        assert response.json() == listed
+        assert listed["status"] == "open"
+        assert listed["cleared_at"] is None
+
+    async def test_an_unknown_id_is_404_and_a_partner_sees_none(self, client, keys, session):
+        await one_of_each_severity(session)
+        (listed,) = (await list_findings(client, await keys.reader(), rule="no-timing-standard"))[
+            "items"
+        ]
+        await units(session, "courier", kind="partner")
+
+        unknown = await client.get(
+            "/v1/findings/0b9d2a3e-6f3c-4d7e-9f5a-1c2b3d4e5f60", headers=await keys.reader()
+        )
+        partner = await client.get(
+            f"/v1/findings/{listed['id']}", headers=await keys.partner("courier")
+        )
+
+        assert_problem(unknown, 404, "not_found")
+        assert_problem(partner, 404, "not_found")
+
     async def test_unknown_rule_is_422_naming_the_parameter(self, client, keys):
         response = await client.get(
             "/v1/findings", params={"rule": "unknown"}, headers=await keys.reader()
