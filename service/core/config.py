@@ -4,9 +4,17 @@ from __future__ import annotations
 
 from enum import StrEnum
 from functools import lru_cache
+from pathlib import Path
 
-from pydantic import Field, model_validator
+from platformdirs import user_data_dir
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+#: The embedded database's file name inside the user's data directory.
+DATABASE_FILE = "silospan.db"
+BACKENDS = ("sqlite", "postgresql")
 
 
 class Environment(StrEnum):
@@ -15,11 +23,40 @@ class Environment(StrEnum):
     production = "production"
 
 
+def data_dir() -> Path:
+    """The user's data directory for SiloSpan (``~/.local/share/silospan`` on Linux)."""
+    return Path(user_data_dir("silospan", appauthor=False))
+
+
+def default_database_url() -> str:
+    """The embedded database: one file per user, whatever the current directory."""
+    return f"sqlite:///{data_dir() / DATABASE_FILE}"
+
+
+def display_url(url: str) -> str:
+    """``url`` safe to print: the password is hidden."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError):
+        return "<not a database URL>"
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite URL (``None`` for PostgreSQL and in-memory SQLite)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    if parsed.database.startswith("file:"):  # a URI filename (sqlite:///file:x?uri=true)
+        return None
+    return Path(parsed.database)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SILOSPAN_", extra="ignore")
 
     environment: Environment = Environment.development
-    database_url: str = "sqlite:///./silospan.db"
+    # Default: the embedded SQLite file in the user's data directory (see data_dir()).
+    database_url: str = Field(default_factory=default_database_url)
     # Optional read replica for GET requests and GraphQL queries (PostgreSQL only).
     read_database_url: str | None = None
     db_pool_size: int = Field(default=10, ge=1, le=200)
@@ -61,6 +98,22 @@ class Settings(BaseSettings):
 
     log_level: str = "INFO"
     log_json: bool = True
+
+    @field_validator("database_url", "read_database_url")
+    @classmethod
+    def _database_url(cls, url: str | None) -> str | None:
+        if url is None:
+            return None
+        try:
+            backend = make_url(url).get_backend_name()
+        except (ArgumentError, ValueError):  # ValueError: a port that is not a number
+            raise ValueError(
+                "not a database URL (expected sqlite:///PATH or "
+                "postgresql+psycopg://USER@HOST:PORT/DATABASE)"
+            ) from None
+        if backend not in BACKENDS:
+            raise ValueError(f"unsupported database {backend!r}: use sqlite or postgresql")
+        return url
 
     @model_validator(mode="after")
     def _page_bounds(self) -> Settings:
