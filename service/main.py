@@ -13,7 +13,7 @@ from fastapi.routing import APIRoute
 
 from service import __version__
 from service.alignment import sweeper
-from service.api import problems
+from service.api import docs, problems
 from service.api.deps import reject_unknown_query
 from service.api.middleware import (
     BodyLimitMiddleware,
@@ -70,7 +70,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         lifespan=lifespan,
         generate_unique_id_function=_operation_id,
-        docs_url="/docs",
+        # /docs and /redoc are served by service.api.docs, from assets in the package.
+        docs_url=None,
         redoc_url=None,
         # No redirect from "/v1/units/" to "/v1/units": Starlette builds it from the Host
         # header, so it would send clients to whatever site a request names. A path is
@@ -80,6 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.api_routes = api_routes()
     problems.install(app)
+    docs.install(app)
     app.include_router(OPERATIONS_ROUTER)
     for router in V1_ROUTERS:
         app.include_router(router, dependencies=[Depends(reject_unknown_query)])

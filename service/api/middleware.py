@@ -180,7 +180,10 @@ class RetryMiddleware:
             async def replay() -> Message:
                 nonlocal replayed
                 if replayed:
-                    return {"type": "http.disconnect"}
+                    # After the body, receive only reports the client's disconnect: a
+                    # streaming response (a static file) waits on it while it sends, so
+                    # it must come when the client leaves, not at once.
+                    return await receive()
                 replayed = True
                 return {"type": "http.request", "body": body, "more_body": False}
 

@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import HTMLResponse, Response
 from strawberry.exceptions import MissingQueryError
 from strawberry.fastapi import GraphQLRouter
 from strawberry.http import GraphQLRequestData
@@ -23,8 +23,10 @@ from strawberry.http.types import QueryParams
 from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types.unset import UNSET
 
+from service.api import docs
 from service.api.problems import problem
 from service.core.errors import DomainError
+from service.graphql.ide import asks_for_ide, graphiql_page
 
 #: The deepest JSON a request may nest (the body counts as one level). The deepest input
 #: this schema takes (a batch of events in ``variables``) needs four.
@@ -83,6 +85,13 @@ class SiloSpanGraphQLRouter(GraphQLRouter):
             elif isinstance(exc.__cause__, MissingQueryError):
                 detail = "query is empty: send the GraphQL document as a string"
             raise BadGraphQLRequest(detail) from exc
+
+    def should_render_graphql_ide(self, request: Any) -> bool:
+        return asks_for_ide(request)
+
+    async def render_graphql_ide(self, request: Request) -> HTMLResponse:
+        page = HTMLResponse(graphiql_page(docs.root_path(request) + docs.STATIC_PATH))
+        return docs.secure(page)
 
     async def parse_http_body(self, request: AsyncHTTPRequestAdapter) -> GraphQLRequestData:
         if request.method == "GET":

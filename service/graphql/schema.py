@@ -7,7 +7,7 @@ from functools import partial
 from typing import Annotated
 
 import strawberry
-from fastapi import Depends
+from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials
 from strawberry.extensions import (
     AddValidationRules,
@@ -28,6 +28,7 @@ from service.api.deps import (
 from service.core.config import Environment, Settings, get_settings
 from service.graphql.context import Context
 from service.graphql.http import SiloSpanGraphQLRouter
+from service.graphql.ide import asks_for_ide
 from service.graphql.mutations import Mutation
 from service.graphql.queries import Query
 from service.graphql.security import (
@@ -76,11 +77,17 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 def graphql_router(settings: Settings) -> SiloSpanGraphQLRouter:
     async def context(
+        request: Request,
         credentials: CredentialsDep,
         read_sessions: ReadSessionsDep,
         write_sessions: WriteSessionsDep,
         request_settings: SettingsDep,
-    ) -> AsyncIterator[Context]:
+    ) -> AsyncIterator[Context | None]:
+        if settings.graphql_ide_enabled and asks_for_ide(request):
+            # The IDE page holds no data and a browser opening it cannot send a key: it is
+            # served without one. The queries it sends are POSTs with the key, as always.
+            yield None
+            return
         # The same authentication as REST: no key or a bad one is a 401 problem response.
         principal = await get_principal(credentials, read_sessions)
         ctx = Context(
