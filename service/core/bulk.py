@@ -12,16 +12,19 @@ validates, so the reply can still list every bad item by index.
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
 from operator import itemgetter
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
+from uuid import UUID
 
 import orjson
-from pydantic import TypeAdapter, ValidationError
-from sqlalchemy import Column, MetaData, String, Table, Uuid, or_, select
+from pydantic import Field, TypeAdapter, ValidationError
+from pydantic_core import core_schema
+from sqlalchemy import Column, MetaData, String, Table, Uuid, func, literal_column, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
@@ -30,6 +33,7 @@ from sqlalchemy.schema import CreateTable
 
 from service.core.config import Settings
 from service.core.errors import Invalid, PayloadTooLarge
+from service.core.fields import EARLIEST, LATEST
 from service.core.types import UTCDateTime
 
 ItemT = TypeVar("ItemT")
@@ -81,12 +85,74 @@ class Prepared:
     errors: list[ItemError]
 
 
+class _FastTimestamp:
+    """An ISO 8601 text with an offset, read by pydantic-core alone: the fast-path twin of
+    ``core.fields.Timestamp`` without its range check (``FastPath.check`` does it, see
+    ``instant_supported``). ASCII digits only, a subset of what ``Timestamp`` takes."""
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: Any) -> core_schema.CoreSchema:
+        return core_schema.chain_schema([
+            core_schema.str_schema(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}"),
+            core_schema.datetime_schema(tz_constraint="aware"),
+        ])
+
+
+FastTimestamp = Annotated[datetime, _FastTimestamp]
+_FIRST_SAFE_YEAR, _LAST_SAFE_YEAR = EARLIEST.year + 1, LATEST.year - 2
+#: ``core.fields.Text`` checked by pattern instead of a Python validator (no control
+#: characters other than tab, newline and carriage return).
+FastText = Annotated[str, Field(max_length=4000, pattern=r"^[^\x00-\x08\x0b\x0c\x0e-\x1f]*$")]
+
+
+def instant_supported(value: datetime | None) -> bool:
+    """Whether ``core.fields.supported_instant`` surely accepts this aware datetime (or None).
+
+    A year strictly between EARLIEST's and LATEST's - 1 is inside [EARLIEST, LATEST] whatever
+    the offset (at most a day); the edge years are left to the full schema. Reading the
+    year is several times cheaper than comparing instants of two kinds of tzinfo.
+    """
+    return value is None or _FIRST_SAFE_YEAR <= value.year <= _LAST_SAFE_YEAR
+
+
+@dataclass(frozen=True)
+class FastPath(Generic[ItemT]):
+    """A cheaper validation of the common, valid item, proven against the full schema.
+
+    ``schema`` accepts a subset of what the item schema accepts, with the same attribute
+    values, using only pydantic-core checks (no Python validators per field); ``check``
+    applies the rules the schema leaves out (ranges, cross-field order) and returns False
+    for an item it cannot vouch for. Any item the fast path refuses is validated again by
+    the full schema, which alone decides and words every error.
+    """
+
+    schema: type[Any]
+    check: Callable[[Any], bool]
+
+
 @dataclass(frozen=True)
 class UpsertSpec:
     table: Table
     key_columns: tuple[str, ...]
     compare_columns: tuple[str, ...]  # a change in any of these makes the row "updated"
     touch_column: str | None = "updated_at"  # set to the row's value only when it changes
+    id_column: str | None = "id"  # generated for a row that does not carry it
+
+
+#: The fewest validated rows written at once. PostgreSQL: a COPY and one upsert per write,
+#: so larger batches spread their round trips; SQLite: one multi-row statement per batch
+#: of the request (its statements hold at most ``_SQLITE_MAX_PARAMETERS`` values anyway).
+_WRITE_BATCH = {"postgresql": 10_000, "sqlite": 1}
+
+
+@lru_cache
+def _adapter(schema: type[Any]) -> TypeAdapter[Any]:
+    return TypeAdapter(schema)
+
+
+@lru_cache
+def _list_adapter(schema: type[Any]) -> TypeAdapter[list[Any]]:
+    return TypeAdapter(list[schema])  # type: ignore[valid-type]
 
 
 class BulkIngest(Generic[ItemT]):
@@ -99,9 +165,12 @@ class BulkIngest(Generic[ItemT]):
         atomic: bool,
         max_items: int,
         max_errors: int,
+        fast: FastPath[ItemT] | None = None,
     ) -> None:
-        self._single = TypeAdapter(item_schema)
-        self._many = TypeAdapter(list[item_schema])  # type: ignore[valid-type]
+        self._single = _adapter(item_schema)
+        self._many = _list_adapter(item_schema)
+        self._fast_many = _list_adapter(fast.schema) if fast else None
+        self._fast_check = fast.check if fast else None
         self._prepare = prepare
         self._spec = spec
         self._atomic = atomic
@@ -112,8 +181,12 @@ class BulkIngest(Generic[ItemT]):
 
     async def run(self, session: AsyncSession, batches: AsyncIterable[Sequence[Any]]) -> BulkResult:
         # Batch N is written while batch N+1 is read and validated: the database works
-        # (in its own process, or SQLite's thread) while Python parses.
+        # (in its own process, or SQLite's thread) while Python parses. Validated rows are
+        # written in batches of at least ``_WRITE_BATCH`` rows (by dialect, as measured):
+        # on PostgreSQL each write costs a few round trips whatever its size.
         writing: asyncio.Future[None] | None = None
+        write_batch = _WRITE_BATCH.get(session.get_bind().dialect.name, 1)
+        pending: list[dict[str, Any]] = []
         seen = 0
         try:
             async for batch in batches:
@@ -133,11 +206,18 @@ class BulkIngest(Generic[ItemT]):
                     continue
                 prepared = await self._prepare(valid)
                 self._reject(prepared.errors)
-                if prepared.rows and not (self._atomic and self.result.errors):
-                    writing = asyncio.ensure_future(self._write(session, prepared))
+                if self._atomic and self.result.errors:
+                    pending = []  # nothing more will be written
+                    continue
+                pending.extend(prepared.rows)
+                if len(pending) >= write_batch:
+                    writing = asyncio.ensure_future(self._write(session, pending))
+                    pending = []
             if writing is not None:
                 await writing
                 writing = None
+            if pending and not (self._atomic and self.result.errors):
+                await self._write(session, pending)
         finally:
             if writing is not None:  # an error while a write was in flight: let it finish
                 await asyncio.gather(writing, return_exceptions=True)
@@ -151,28 +231,52 @@ class BulkIngest(Generic[ItemT]):
                 # Each line must be exactly one JSON document. Validating the lines joined
                 # into one array would take a line such as '{...}, {...}' as two items and
                 # shift the index of every later item.
-                items = self._many.validate_python([orjson.loads(raw) for raw in batch])
+                documents = [orjson.loads(raw) for raw in batch]
             else:
-                items = self._many.validate_python(batch)
-            return [(first_index + i, item) for i, item in enumerate(items)]
-        except (ValidationError, orjson.JSONDecodeError):
-            pass  # at least one bad item: find each one (rare, so one at a time is fine)
+                documents = list(batch)
+        except orjson.JSONDecodeError:
+            return self._validate_each(batch, first_index)
+        if self._fast_many is not None:
+            try:
+                items = self._fast_many.validate_python(documents)
+            except ValidationError:
+                return self._validate_each(batch, first_index)
+            check = self._fast_check
+            assert check is not None
+            valid = []
+            for offset, item in enumerate(items):
+                if not check(item):  # not vouched for: the full schema decides
+                    item = self._validate_one(batch[offset], first_index + offset)
+                    if item is None:
+                        continue
+                valid.append((first_index + offset, item))
+            return valid
+        try:
+            items = self._many.validate_python(documents)
+        except ValidationError:
+            return self._validate_each(batch, first_index)
+        return [(first_index + i, item) for i, item in enumerate(items)]
+
+    def _validate_each(self, batch: Sequence[Any], first_index: int) -> list[tuple[int, ItemT]]:
+        """At least one bad item: find each one (rare, so one at a time is fine)."""
         valid: list[tuple[int, ItemT]] = []
         for offset, raw in enumerate(batch):
-            index = first_index + offset
-            try:
-                if isinstance(raw, bytes):
-                    item = self._single.validate_json(raw)
-                else:
-                    item = self._single.validate_python(raw)
-            except ValidationError as exc:
-                self._reject(
-                    ItemError(index, [p if isinstance(p, int) else str(p) for p in e["loc"]], e["msg"])
-                    for e in exc.errors(include_url=False)
-                )
-                continue
-            valid.append((index, item))
+            item = self._validate_one(raw, first_index + offset)
+            if item is not None:
+                valid.append((first_index + offset, item))
         return valid
+
+    def _validate_one(self, raw: Any, index: int) -> ItemT | None:
+        try:
+            if isinstance(raw, bytes):
+                return self._single.validate_json(raw)
+            return self._single.validate_python(raw)
+        except ValidationError as exc:
+            self._reject(
+                ItemError(index, [p if isinstance(p, int) else str(p) for p in e["loc"]], e["msg"])
+                for e in exc.errors(include_url=False)
+            )
+            return None
 
     def _reject(self, errors: Iterable[ItemError]) -> None:
         for error in errors:
@@ -186,8 +290,8 @@ class BulkIngest(Generic[ItemT]):
 
     # Writing -------------------------------------------------------------------------------
 
-    async def _write(self, session: AsyncSession, prepared: Prepared) -> None:
-        created, updated, unchanged = await upsert_rows(session, self._spec, prepared.rows)
+    async def _write(self, session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+        created, updated, unchanged = await upsert_rows(session, self._spec, rows)
         self.result.created += created
         self.result.updated += updated
         self.result.unchanged += unchanged
@@ -198,31 +302,79 @@ async def upsert_rows(
 ) -> tuple[int, int, int]:
     """Insert or update ``rows`` and count (created, updated, unchanged).
 
-    Two statements, counted by the database itself, so the counts stay exact when other
-    transactions write the same keys: ``INSERT … ON CONFLICT DO NOTHING`` creates what is
-    new; only if some rows already existed, ``INSERT … ON CONFLICT DO UPDATE … WHERE``
-    changes those whose values differ. Unchanged rows are never written. A key repeated in
-    one request ends with its last values.
+    Counted by the database itself, so the counts stay exact when other transactions write
+    the same keys. Unchanged rows are never written. A key repeated in one request ends
+    with its last values. A row without ``spec.id_column`` gets a new random (version 4)
+    UUID if it is created.
 
-    On PostgreSQL rows are written in key order, so concurrent upserts of overlapping keys
-    lock them in the same order and cannot deadlock each other (within one batch).
+    SQLite: ``INSERT … ON CONFLICT DO NOTHING`` creates what is new; only if some rows
+    already existed, ``INSERT … ON CONFLICT DO UPDATE … WHERE`` changes those whose values
+    differ. Each is one multi-row statement per chunk of rows, prepared once per chunk size
+    and reused: SQLite then runs a whole chunk without taking the interpreter lock back
+    row by row, so it writes while Python validates the next batch.
+
+    PostgreSQL: a batch of distinct keys is copied (``COPY``) into a temporary table and
+    upserted from it by one statement that also counts (see ``_upsert_by_copy``). Rows are
+    written in key order, so concurrent upserts of overlapping keys lock them in the same
+    order and cannot deadlock each other (within one batch).
     """
+    if not rows:
+        return 0, 0, 0
     connection = await session.connection()
     if connection.dialect.name == "postgresql":
         if len(rows) > 1 and _unique_keys(spec, rows):
             return await _upsert_by_copy(connection, spec, rows)
         rows = _in_key_order(spec, rows)
+        insert_sql, update_sql, encode = _statements(spec, connection.dialect)
+        params = encode(rows)
+        created = (await connection.exec_driver_sql(insert_sql, params)).rowcount
+        if created == len(rows):
+            return created, 0, 0
+        # Rows just inserted equal themselves, so this second pass leaves them alone.
+        updated = (await connection.exec_driver_sql(update_sql, params)).rowcount
+        return created, updated, len(rows) - created - updated
+    return await _upsert_sqlite(connection, spec, rows)
+
+
+# SQLite: SQLITE_MAX_VARIABLE_NUMBER is 32,766 since 3.32; stay below it.
+_SQLITE_MAX_PARAMETERS = 32_000
+
+
+async def _upsert_sqlite(
+    connection: AsyncConnection, spec: UpsertSpec, rows: list[dict[str, Any]]
+) -> tuple[int, int, int]:
     insert_sql, update_sql, encode = _statements(spec, connection.dialect)
-    params = encode(rows)
-    created = (await connection.exec_driver_sql(insert_sql, params)).rowcount
-    if created == len(rows):
-        return created, 0, 0
-    # Rows just inserted equal themselves, so this second pass leaves them alone.
-    updated = (await connection.exec_driver_sql(update_sql, params)).rowcount
+    width = len(spec.table.columns)
+    per_statement = max(1, _SQLITE_MAX_PARAMETERS // width)
+    chunks = [rows[i : i + per_statement] for i in range(0, len(rows), per_statement)]
+    created = updated = 0
+    for chunk in chunks:
+        params = [value for values in encode(chunk) for value in values]
+        # Rows of one chunk are applied in order, as executemany would: a key repeated in
+        # it is created by its first row, then the later rows see it as existing.
+        done = (await connection.exec_driver_sql(_multi_row(insert_sql, len(chunk)), tuple(params))).rowcount
+        created += done
+        if done < len(chunk):
+            # Rows just inserted equal themselves, so this second pass leaves them alone.
+            sql = _multi_row(update_sql, len(chunk))
+            updated += (await connection.exec_driver_sql(sql, tuple(params))).rowcount
     return created, updated, len(rows) - created - updated
 
 
+@lru_cache(maxsize=64)
+def _multi_row(single_row_sql: str, count: int) -> str:
+    """``INSERT … VALUES (?, …) …`` with ``count`` row groups instead of one."""
+    head, _, rest = single_row_sql.partition(" VALUES ")
+    group = rest[: rest.index(")") + 1]
+    assert group.startswith("(") and "(" not in group[1:], single_row_sql
+    return f"{head} VALUES {', '.join([group] * count)}{rest[len(group):]}"
+
+
 def _unique_keys(spec: UpsertSpec, rows: list[dict[str, Any]]) -> bool:
+    first, second = spec.key_columns if len(spec.key_columns) == 2 else (None, None)
+    if first is not None and isinstance(spec.table.c[first].type, Uuid):
+        # (parent UUID, external id): a UUID hashes in Python, its int in C.
+        return len({(row[first].int, row[second]) for row in rows}) == len(rows)
     return len({tuple(row[c] for c in spec.key_columns) for row in rows}) == len(rows)
 
 
@@ -249,16 +401,20 @@ async def _upsert_by_copy(
 ) -> tuple[int, int, int]:
     """PostgreSQL: COPY the batch into a temporary staging table, then upsert from it.
 
-    COPY moves rows several times faster than row-by-row inserts. The same two set-based
-    statements then count created and updated rows; a batch whose keys repeat takes the
-    row-by-row path instead, which applies repeats in order.
+    COPY moves rows several times faster than row-by-row inserts. One
+    ``INSERT … SELECT … ON CONFLICT DO UPDATE … WHERE <a value differs> RETURNING`` then
+    writes the batch and counts it: a returned row whose ``xmax`` is 0 was inserted, any
+    other returned row was updated (the conflicting row is locked before it is updated,
+    which sets ``xmax``), and a row not returned was unchanged. Rows without an id get
+    ``gen_random_uuid()``. A batch whose keys repeat takes the row-by-row path instead,
+    which applies repeats in order (one statement may not change a row twice).
     """
-    staging = _staging_table(spec)
-    columns = [c.name for c in spec.table.columns]
+    with_id = spec.id_column is not None and spec.id_column in rows[0]
+    columns = _copied_columns(spec, with_id)
     raw = await connection.get_raw_connection()
     driver = raw.driver_connection
     assert driver is not None
-    create_sql, copy_sql, insert_sql, update_sql = _copy_statements(spec, connection.dialect)
+    create_sql, copy_sql, upsert_sql, truncate_sql = _copy_statements(spec, connection.dialect, with_id)
     take = itemgetter(*columns)
     driver_error = connection.dialect.loaded_dbapi.Error
     statement = create_sql
@@ -267,17 +423,15 @@ async def _upsert_by_copy(
             await cursor.execute(statement)
             statement = copy_sql
             async with cursor.copy(statement) as copy:
+                write_row = copy.write_row
                 for row in rows:
-                    await copy.write_row(take(row))
-            statement = insert_sql
+                    await write_row(take(row))
+            statement = upsert_sql
             await cursor.execute(statement)
-            created = cursor.rowcount
-            updated = 0
-            if created < len(rows):
-                statement = update_sql
-                await cursor.execute(statement)
-                updated = cursor.rowcount
-            statement = f"TRUNCATE {staging.name}"
+            counted = await cursor.fetchone()
+            assert counted is not None
+            created, updated = counted
+            statement = truncate_sql
             await cursor.execute(statement)
     except driver_error as exc:
         # Raised by the driver, not through SQLAlchemy: wrap it the way SQLAlchemy wraps its
@@ -287,27 +441,42 @@ async def _upsert_by_copy(
     return created, updated, len(rows) - created - updated
 
 
-def _staging_table(spec: UpsertSpec) -> Table:
+def _copied_columns(spec: UpsertSpec, with_id: bool) -> list[str]:
+    return [c.name for c in spec.table.columns if with_id or c.name != spec.id_column]
+
+
+def _staging_table(spec: UpsertSpec, with_id: bool) -> Table:
     return Table(
-        f"staging_{spec.table.name}",
+        f"staging_{spec.table.name}" + ("" if with_id else "_new"),
         MetaData(),
-        *(Column(c.name, c.type) for c in spec.table.columns),
+        *(Column(c, spec.table.c[c].type) for c in _copied_columns(spec, with_id)),
         prefixes=["TEMPORARY"],
         postgresql_on_commit="DROP",
     )
 
 
 @lru_cache
-def _copy_statements(spec: UpsertSpec, dialect: Dialect) -> tuple[str, str, str, str]:
-    staging = _staging_table(spec)
-    columns = [c.name for c in spec.table.columns]
+def _copy_statements(spec: UpsertSpec, dialect: Dialect, with_id: bool) -> tuple[str, str, str, str]:
+    staging = _staging_table(spec, with_id)
+    copied = _copied_columns(spec, with_id)
     create_sql = str(CreateTable(staging, if_not_exists=True).compile(dialect=dialect))
-    copy_sql = f"COPY {staging.name} ({', '.join(columns)}) FROM STDIN"
-    source = select(*(staging.c[c] for c in columns)).order_by(*_key_order(staging, spec))
+    copy_sql = f"COPY {staging.name} ({', '.join(copied)}) FROM STDIN"
+    selected: list[Any] = [staging.c[c] for c in copied]
+    columns = list(copied)
+    if not with_id:
+        assert spec.id_column is not None
+        columns.insert(0, spec.id_column)
+        selected.insert(0, func.gen_random_uuid())
+    source = select(*selected).order_by(*_key_order(staging, spec))
     statement = postgresql.insert(spec.table).from_select(columns, source)
-    insert_sql = str(statement.on_conflict_do_nothing().compile(dialect=dialect))
-    update_sql = str(_on_conflict_update(spec, statement).compile(dialect=dialect))
-    return create_sql, copy_sql, insert_sql, update_sql
+    upsert = _on_conflict_update(spec, statement).returning(literal_column("(xmax = 0)"))
+    upsert_sql = str(upsert.compile(dialect=dialect))
+    counted_sql = (
+        f"WITH upserted (created) AS ({upsert_sql}) "
+        "SELECT count(*) FILTER (WHERE created), count(*) FILTER (WHERE NOT created) "
+        "FROM upserted"
+    )
+    return create_sql, copy_sql, counted_sql, f"TRUNCATE {staging.name}"
 
 
 def _on_conflict_update(spec: UpsertSpec, statement: Any) -> Any:
@@ -327,11 +496,12 @@ _STATEMENTS: dict[tuple[int, str], tuple[str, str, Callable[[list[dict]], list]]
 
 
 def _statements(spec: UpsertSpec, dialect: Dialect) -> tuple[str, str, Callable[[list[dict]], list]]:
-    """The two upsert statements as driver SQL, and an encoder for their parameters.
+    """The two upsert statements as driver SQL (one row each), and an encoder for their
+    parameters.
 
-    Rows go to the driver's ``executemany`` directly, with values encoded once per column by
-    a fast path for the hot types, instead of through per-value ORM processing: bulk
-    ingestion spends its time in the database, not in Python.
+    Rows go to the driver directly, with values encoded once per column by a fast path for
+    the hot types, instead of through per-value ORM processing: bulk ingestion spends its
+    time in the database, not in Python. A row without an id gets a new one here.
     """
     cache_key = (id(spec), dialect.name)
     if cache_key in _STATEMENTS:
@@ -352,19 +522,48 @@ def _statements(spec: UpsertSpec, dialect: Dialect) -> tuple[str, str, Callable[
     names = list(positional)
     take = itemgetter(*names)
     converted = [(i, encoders[n]) for i, n in enumerate(names) if encoders[n] is not None]
+    id_position = names.index(spec.id_column) if spec.id_column in names else None
+    new_ids = _new_id_hexes if dialect.name == "sqlite" else _new_ids
+
+    # Rows without an id: the other values, then the new id put in its place.
+    others = [n for n in names if n != spec.id_column]
+    take_others = itemgetter(*others)
+    converted_others = [(i, encoders[n]) for i, n in enumerate(others) if encoders[n] is not None]
 
     def encode(rows: list[dict]) -> list:
+        if id_position is None or spec.id_column in rows[0]:
+            getter, conversions, ids = take, converted, None
+        else:
+            getter, conversions, ids = take_others, converted_others, new_ids(len(rows))
         encoded = []
-        for row in rows:
-            values = list(take(row))
-            for i, convert in converted:
+        for n, row in enumerate(rows):
+            values = list(getter(row))
+            for i, convert in conversions:
                 if values[i] is not None:
                     values[i] = convert(values[i])
+            if ids is not None:
+                values.insert(id_position, ids[n])  # type: ignore[arg-type]
             encoded.append(tuple(values))
         return encoded
 
     _STATEMENTS[cache_key] = (compiled_insert.string, compiled_update.string, encode)
     return _STATEMENTS[cache_key]
+
+
+def _new_id_hexes(count: int) -> list[str]:
+    """``count`` random version 4 UUIDs as 32 hex digits (how SQLite stores a ``Uuid``), from
+    one read of the system's random source instead of one per id."""
+    digits = os.urandom(16 * count).hex()
+    return [
+        # version nibble 4; variant bits 10 (the first digit of the fourth group is 8-b)
+        f"{digits[i : i + 12]}4{digits[i + 13 : i + 16]}"
+        f"{'89ab'[int(digits[i + 16], 16) & 3]}{digits[i + 17 : i + 32]}"
+        for i in range(0, 32 * count, 32)
+    ]
+
+
+def _new_ids(count: int) -> list[UUID]:
+    return [UUID(hex=h) for h in _new_id_hexes(count)]  # psycopg adapts UUIDs natively
 
 
 def _sqlite_datetime_encoder() -> Callable[[datetime], str]:
@@ -416,6 +615,7 @@ async def run_ingest(
     atomic: bool,
     settings: Settings,
     counter: Any,
+    fast: FastPath[ItemT] | None = None,
 ) -> BulkResult:
     """One bulk request, within the configured limits, counted on ``counter``.
 
@@ -429,6 +629,7 @@ async def run_ingest(
         atomic=atomic,
         max_items=settings.bulk_max_items,
         max_errors=settings.bulk_max_reported_errors,
+        fast=fast,
     )
     if not atomic:
         result = await ingest.run(session, batches)

@@ -5,6 +5,8 @@ from uuid import UUID
 
 from pydantic import Field, model_validator
 
+from service.core.bulk import FastPath, FastText, FastTimestamp, instant_supported
+
 from service.core.fields import (
     ExternalId,
     InputModel,
@@ -101,6 +103,37 @@ class EventUpsert(InputModel):
 class BulkEventItem(EventUpsert):
     handoff: Key
     external_id: ExternalId
+
+
+class FastBulkEventItem(InputModel):
+    """``BulkEventItem``'s fast path (``core.bulk.FastPath``): the same fields and values,
+    validated by pydantic-core alone; ``fast_event_check`` adds the rest of its rules."""
+
+    handoff: Key
+    external_id: ExternalId
+    started_at: FastTimestamp
+    due_at: FastTimestamp | None = None
+    delivered_at: FastTimestamp | None = None
+    quality: Rating | None = None
+    rework: bool = False
+    customer_impact: bool = False
+    case_ref: ExternalId | None = None
+    note: FastText | None = None
+
+
+def fast_event_check(item: FastBulkEventItem) -> bool:
+    """``Timestamp``'s range and ``EventUpsert._ordered``, for a fast-path item."""
+    started, due, delivered = item.started_at, item.due_at, item.delivered_at
+    return (
+        instant_supported(started)
+        and instant_supported(due)
+        and instant_supported(delivered)
+        and (due is None or due >= started)
+        and (delivered is None or delivered >= started)
+    )
+
+
+FAST_BULK_EVENT = FastPath(schema=FastBulkEventItem, check=fast_event_check)
 
 
 class EventRead(ReadModel):
