@@ -6,7 +6,6 @@ from uuid import UUID
 from pydantic import Field, model_validator
 
 from service.core.bulk import FastPath, FastText, FastTimestamp, instant_supported
-
 from service.core.fields import (
     ExternalId,
     InputModel,

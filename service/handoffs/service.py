@@ -32,9 +32,9 @@ from service.handoffs import repository
 from service.handoffs.constants import EventStatus, HandoffStatus
 from service.handoffs.models import Handoff, HandoffEvent, HandoffReview
 from service.handoffs.schemas import (
+    FAST_BULK_EVENT,
     HIDDEN_SOURCE,
     INTERNAL_SOURCE,
-    FAST_BULK_EVENT,
     BulkEventItem,
     EventRead,
     EventUpsert,
