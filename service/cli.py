@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import signal
 import socket
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -210,6 +211,36 @@ def serve(
     check_port(host, port)
     migrate_database(config)
     _run(config, host, port, workers)
+
+
+@app.command(cls=Command)
+def worker() -> None:
+    """Deliver webhooks: the dispatcher alone, as `serve` runs it beside the API (set
+    SILOSPAN_WEBHOOKS_DISPATCH_SECONDS=0 on the API to leave delivery to workers). Any number
+    may run on one PostgreSQL. Stops on Ctrl+C or SIGTERM."""
+    config = settings()
+    require_current_schema(config)
+    say(f"database: {display_url(config.database_url)}")
+    say("delivering webhooks; Ctrl+C stops")
+    with database_errors(config):
+        asyncio.run(_deliver(config))
+
+
+async def _deliver(config: Settings) -> None:
+    from service.core.db import Database
+    from service.webhooks import dispatcher
+
+    db = Database.from_settings(config)
+    task = asyncio.current_task()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, task.cancel)  # type: ignore[union-attr]
+    try:
+        await dispatcher.run(db, config, interval=config.webhooks_dispatch_seconds or 1.0)
+    except asyncio.CancelledError:
+        say("stopped")
+    finally:
+        await db.dispose()
 
 
 def _run(config: Settings, host: str, port: int, workers: int = 1) -> None:

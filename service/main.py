@@ -27,6 +27,7 @@ from service.core.config import Settings, get_settings
 from service.core.db import Database
 from service.core.telemetry import configure_logging
 from service.graphql.schema import graphql_router
+from service.webhooks import dispatcher
 
 
 def _operation_id(route: APIRoute) -> str:
@@ -47,7 +48,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # one off) from rescanning some 200,000 objects that can never be garbage.
         gc.collect()
         gc.freeze()
-        sweep = None
+        # Background work of the process: the findings sweep and the webhook dispatcher.
+        tasks: list[asyncio.Task[None]] = []
         if settings.findings_sweep_seconds > 0:
             sweep = asyncio.create_task(
                 sweeper.run(
@@ -56,13 +58,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     batch=settings.findings_sweep_batch,
                 )
             )
+            tasks.append(sweep)
+        if settings.webhooks_dispatch_seconds > 0:
+            tasks.append(asyncio.create_task(dispatcher.run(app.state.db, settings)))
         try:
             yield
         finally:
-            if sweep is not None:
-                sweep.cancel()
+            for task in tasks:
+                task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
-                    await sweep
+                    await task
             await app.state.db.dispose()
 
     app = FastAPI(

@@ -1,6 +1,6 @@
 """Every table, imported once so metadata (and Alembic) sees the whole schema."""
 
-from service.alignment.models import Conflict
+from service.alignment.models import Conflict, Finding
 from service.api_keys.models import ApiKey
 from service.goals.models import Goal, GoalCheckIn, GoalContribution, GoalTouchpoint
 from service.handoffs.models import Handoff, HandoffEvent, HandoffReview
@@ -9,11 +9,13 @@ from service.journeys.models import Feedback, Journey, Touchpoint
 from service.metrics.models import Metric, MetricRelation
 from service.org_units.models import Unit
 from service.partner_agreements.models import PartnerAgreement
+from service.webhooks.models import WebhookDelivery, WebhookMessage, WebhookSubscription
 
 __all__ = [
     "ApiKey",
     "Conflict",
     "Feedback",
+    "Finding",
     "Goal",
     "GoalCheckIn",
     "GoalContribution",
@@ -28,4 +30,7 @@ __all__ = [
     "PartnerAgreement",
     "Touchpoint",
     "Unit",
+    "WebhookDelivery",
+    "WebhookMessage",
+    "WebhookSubscription",
 ]

@@ -20,6 +20,7 @@ from service.api.rest import api_routes
 from service.api_keys import service as api_keys_service
 from service.api_keys.schemas import ApiKeyCreate
 from service.api_keys.service import SYSTEM
+from service.core.config import Settings
 from service.core.db import metadata
 from service.core.permissions import POLICY, Role
 from service.goals import service as goals_service
@@ -28,6 +29,8 @@ from service.metrics import service as metrics_service
 from service.metrics.schemas import MetricCreate, MetricRelationCreate
 from service.partner_agreements import service as agreements_service
 from service.partner_agreements.schemas import AgreementCreate
+from service.webhooks import service as webhooks_service
+from service.webhooks.schemas import WebhookCreate
 from tests.factories import (
     make_event,
     make_feedback,
@@ -55,6 +58,8 @@ class Op:
 
 
 NDJSON = {"Content-Type": "application/x-ndjson"}
+# A public address needs no DNS to check: webhooks refuse private ones by default.
+PUBLIC_HOOK = "https://93.184.216.34/hooks"
 
 
 def operations(ids: dict[str, str]) -> dict[tuple[str, str], Op]:
@@ -300,6 +305,40 @@ def operations(ids: dict[str, str]) -> dict[tuple[str, str], Op]:
                 ("GET", "/v1/findings/{finding_id}"),
                 Op("GET", f"/v1/findings/{ids['finding']}", 200, 404, 404),
             ),
+            (("GET", "/v1/webhooks"), Op("GET", "/v1/webhooks", 200, 200, 200)),
+            (("POST", "/v1/webhooks"), Op("POST", "/v1/webhooks", 201, body={"url": PUBLIC_HOOK})),
+            (
+                ("GET", "/v1/webhooks/{webhook_id}"),
+                Op("GET", f"/v1/webhooks/{ids['webhook']}", 200, 404, 404),
+            ),
+            (
+                ("PATCH", "/v1/webhooks/{webhook_id}"),
+                Op("PATCH", f"/v1/webhooks/{ids['webhook']}", 200, 404, 404, body={"description": "d"}),
+            ),
+            (
+                ("DELETE", "/v1/webhooks/{webhook_id}"),
+                Op("DELETE", f"/v1/webhooks/{ids['webhook']}", 204, 404, 404),
+            ),
+            (
+                ("POST", "/v1/webhooks/{webhook_id}/rotate-secret"),
+                Op("POST", f"/v1/webhooks/{ids['webhook']}/rotate-secret", 200, 404, 404),
+            ),
+            (
+                ("POST", "/v1/webhooks/{webhook_id}/test"),
+                Op("POST", f"/v1/webhooks/{ids['webhook']}/test", 202, 404, 404),
+            ),
+            (
+                ("GET", "/v1/webhooks/{webhook_id}/deliveries"),
+                Op("GET", f"/v1/webhooks/{ids['webhook']}/deliveries", 200, 404, 404),
+            ),
+            (
+                ("POST", "/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/retry"),
+                Op(
+                    "POST",
+                    f"/v1/webhooks/{ids['webhook']}/deliveries/{ids['delivery']}/retry",
+                    200, 404, 404,
+                ),
+            ),
             (("GET", "/v1/cases/{case_ref}"), Op("GET", "/v1/cases/case-own", 200, 200, 404)),
             (("GET", "/v1/api-keys"), Op("GET", "/v1/api-keys", 200)),
             (
@@ -379,7 +418,14 @@ async def _scenario(session) -> dict[str, str]:
         session, SYSTEM, ApiKeyCreate(name="managed", role=Role.reader)
     )
     await session.commit()
+    hook, _ = await webhooks_service.create(
+        session, SYSTEM, WebhookCreate(url=PUBLIC_HOOK), Settings()
+    )
+    delivery = await webhooks_service.send_test(session, SYSTEM, hook.id)
+    await session.commit()
     return {
+        "webhook": str(hook.id),
+        "delivery": str(delivery.id),
         "conflict": str(_uuid(conflict_id)),
         "finding": str(_uuid(finding_id)),
         "api_key": str(managed.id),
@@ -432,7 +478,9 @@ def expected_status(op: Op, action, caller: str) -> int:
 
 def test_every_route_has_a_row_in_the_matrix():
     nil = "00000000-0000-0000-0000-000000000000"
-    table = operations({"conflict": nil, "finding": nil, "api_key": "x"})
+    table = operations(
+        {"conflict": nil, "finding": nil, "webhook": nil, "delivery": nil, "api_key": "x"}
+    )
     missing = [route for route in _v1_routes() if route not in table]
     assert missing == [], f"routes without a row in the authorization matrix: {missing}"
     stale = [route for route in table if route not in _v1_routes()]

@@ -483,3 +483,79 @@ class TestExportSchema:
         assert result.exit_code == 0, result.output
         assert (tmp_path / "openapi.json").read_text() == render_openapi()
         assert (tmp_path / "schema.graphql").read_text() == render_graphql()
+
+
+# silospan worker ---------------------------------------------------------------------------------
+
+
+class TestWorker:
+    def test_refuses_a_database_without_the_schema(self, empty_database):
+        line = error_line(runner.invoke(app, ["worker"]))
+        assert line.endswith("has no SiloSpan schema yet: run `silospan migrate`")
+        assert tables(empty_database) == []
+
+    def test_delivers_a_queued_webhook_and_stops_on_sigterm(self, database, tmp_path):
+        import signal
+        import subprocess
+        import sys
+        import threading
+        import time
+        from http.server import BaseHTTPRequestHandler, HTTPServer
+
+        from service.webhooks import service as webhooks_service
+        from service.webhooks.schemas import WebhookCreate
+
+        received: list[str] = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers["Content-Length"]))
+                received.append(self.headers["webhook-id"])
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args) -> None:
+                pass
+
+        server = HTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        env = {
+            **os.environ,
+            "SILOSPAN_DATABASE_URL": database,
+            "SILOSPAN_WEBHOOKS_ALLOW_HTTP": "true",
+            "SILOSPAN_WEBHOOKS_ALLOW_PRIVATE": "true",
+            "SILOSPAN_WEBHOOKS_DISPATCH_SECONDS": "0.2",
+        }
+        config = Settings(database_url=database, webhooks_allow_http=True, webhooks_allow_private=True)
+
+        async def queue() -> str:
+            db = Database.from_settings(config)
+            try:
+                async with transaction(db.write_sessions) as session:
+                    url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+                    hook, _ = await webhooks_service.create(
+                        session, SYSTEM, WebhookCreate(url=url), config
+                    )
+                    delivery = await webhooks_service.send_test(session, SYSTEM, hook.id)
+                    return delivery.message_id
+            finally:
+                await db.dispose()
+
+        message_id = asyncio.run(queue())
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "service.cli", "worker"],
+            env=env, stdout=subprocess.DEVNULL, stderr=(tmp_path / "worker.log").open("w"),
+        )
+        try:
+            deadline = time.monotonic() + 30
+            while not received and time.monotonic() < deadline and worker.poll() is None:
+                time.sleep(0.1)
+            log = tmp_path / "worker.log"
+            assert received == [message_id], log.read_text()
+            worker.send_signal(signal.SIGTERM)
+            assert worker.wait(timeout=15) == 0, log.read_text()
+        finally:
+            if worker.poll() is None:
+                worker.kill()
+            server.shutdown()
+            server.server_close()

@@ -20,6 +20,7 @@ from service.alignment.constants import ConflictStatus, SubjectType
 from service.alignment.models import Conflict
 from service.alignment.schemas import ConflictGoal, ConflictRead
 from service.alignment.structure import load_structure
+from service.core import repository as core_repository
 from service.core.errors import Conflict as ConflictError
 from service.core.errors import NotFoundFor
 from service.core.pagination import PageRequest, paginate
@@ -29,6 +30,8 @@ from service.core.types import utcnow
 from service.goals.models import Goal
 from service.metrics.models import Metric
 from service.org_units.models import Unit
+from service.webhooks import service as webhooks
+from service.webhooks.constants import EventType
 
 #: Most severe first; among equals, the oldest first.
 LISTING_ORDER = (Conflict.severity.desc(), Conflict.detected_at, Conflict.id)
@@ -98,6 +101,7 @@ async def _reconcile(
     existing = {(c.goal_a_id, c.goal_b_id): c for c in existing_rows}
     keep: set[tuple[UUID, UUID]] = set()
     reached: list[UUID] = []
+    opened: list[Conflict] = []
     now = utcnow()
     for found in detected:
         a, b = goal_by_key[found.goal_a], goal_by_key[found.goal_b]
@@ -110,12 +114,14 @@ async def _reconcile(
                            incentive_a=found.incentive_a, incentive_b=found.incentive_b,
                            detected_at=now)
             session.add(row)
+            opened.append(row)
         elif row.status == ConflictStatus.resolved.value and (
             row.goal_a_version != a.version or row.goal_b_version != b.version
         ):
             row.status = ConflictStatus.open.value
             row.resolution_note = None
             row.resolved_at = None
+            opened.append(row)
         row.goal_a_version, row.goal_b_version = a.version, b.version
         row.metric_path = list(found.metric_path)
         row.effect = found.effect
@@ -131,6 +137,8 @@ async def _reconcile(
     await session.flush()
     # unfunded-counterweight reads each conflict's status and incentives
     await finding_service.refresh_conflicts(session, [*reached, *(r.id for r in existing.values())])
+    for row in opened:
+        await _announce(session, EventType.conflict_opened, row, goal_by_key)
 
 
 async def detect_conflicts(
@@ -204,8 +212,35 @@ async def resolve_conflict(
     row.resolved_at = row.updated_at = utcnow()
     await session.flush()
     await finding_service.refresh_conflicts(session, [row.id])
+    await _announce(session, EventType.conflict_resolved, row)
     (read,) = await _conflict_reads(session, [row])
     return read
+
+
+async def _announce(
+    session: AsyncSession,
+    event_type: EventType,
+    row: Conflict,
+    goals: dict[str, Goal] | None = None,
+) -> None:
+    """Tell webhook subscribers a conflict opened or was resolved."""
+    keys = {g.id: g.key for g in (goals or {}).values()}
+    missing = {row.goal_a_id, row.goal_b_id} - set(keys)
+    if missing:
+        keys |= await core_repository.keys_by_id(session, Goal, missing)
+    await webhooks.emit(
+        session,
+        event_type,
+        {
+            "id": str(row.id),
+            "goals": [keys[row.goal_a_id], keys[row.goal_b_id]],
+            "severity": row.severity,
+            "effect": row.effect,
+            "reasons": list(row.reasons),
+            "status": row.status,
+        },
+        link=f"/v1/conflicts/{row.id}",
+    )
 
 
 async def _conflict_reads(session: AsyncSession, rows: Sequence[Conflict]) -> list[ConflictRead]:

@@ -46,6 +46,8 @@ from service.handoffs.models import Handoff
 from service.journeys.models import Journey, Touchpoint
 from service.org_units.models import Unit
 from service.partner_agreements.models import PartnerAgreement
+from service.webhooks import service as webhooks
+from service.webhooks.constants import EventType
 
 #: Most severe first; among equals, by rule and subject (as a full evaluation sorts them).
 LISTING_ORDER = (Finding.severity.desc(), Finding.rule, Finding.subject_key, Finding.id)
@@ -464,6 +466,7 @@ async def _reconcile(
         for row in (await session.scalars(statement)).all():
             stored[(row.rule, row.subject_type, row.subject_id)] = row
     firing: set[tuple[str, str, UUID]] = set()
+    opened: list[tuple[UUID, finding_rules.Finding]] = []
     for f in found:
         identity = (f.rule, f.subject_type, subject_ids[(f.subject_type, f.subject)])
         firing.add(identity)
@@ -476,24 +479,52 @@ async def _reconcile(
         }
         row = stored.get(identity)
         if row is None:
-            await _insert(session, identity, values, now)
+            opened.append((await _insert(session, identity, values, now), f))
             continue
         if row.status == FindingStatus.cleared.value:
             row.status, row.opened_at, row.cleared_at = FindingStatus.open.value, now, None
             row.updated_at = now
+            opened.append((row.id, f))
         if any(getattr(row, name) != value for name, value in values.items()):
             for name, value in values.items():
                 setattr(row, name, value)
             row.updated_at = now
+    cleared = []
     for identity, row in stored.items():
         if identity not in firing and row.status == FindingStatus.open.value:
             row.status, row.cleared_at, row.updated_at = FindingStatus.cleared.value, now, now
+            cleared.append(row)
     await session.flush()
+    for finding_id, f in opened:
+        await webhooks.emit(
+            session,
+            EventType.finding_opened,
+            {
+                "id": str(finding_id),
+                "rule": f.rule,
+                "severity": f.severity,
+                "subject": {"type": f.subject_type, "key": f.subject},
+                "explanation": f.explanation,
+                "evidence": f.evidence,
+            },
+            link=f"/v1/findings/{finding_id}",
+        )
+    for row in cleared:
+        await webhooks.emit(
+            session,
+            EventType.finding_cleared,
+            {
+                "id": str(row.id),
+                "rule": row.rule,
+                "subject": {"type": row.subject_type, "key": row.subject_key},
+            },
+            link=f"/v1/findings/{row.id}",
+        )
 
 
 async def _insert(
     session: AsyncSession, identity: tuple[str, str, UUID], values: dict[str, Any], now: Any
-) -> None:
+) -> UUID:
     """A new finding. Two writers may find it at once: the second one's insert becomes the
     update it would have made, instead of a unique violation."""
     rule, subject_type, subject_id = identity
@@ -512,8 +543,8 @@ async def _insert(
     statement = statement.on_conflict_do_update(
         index_elements=["rule", "subject_type", "subject_id"],
         set_={**values, "updated_at": now},
-    )
-    await session.execute(statement)
+    ).returning(Finding.id)
+    return (await session.execute(statement)).scalar_one()
 
 
 async def forget_subjects(

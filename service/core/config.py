@@ -96,6 +96,19 @@ class Settings(BaseSettings):
     findings_sweep_seconds: float = Field(default=10.0, ge=0)
     findings_sweep_batch: int = Field(default=200, ge=1, le=10_000)
 
+    # Webhooks: where they may go, how long a delivery may take, when failures are retried
+    # (seconds after each failed attempt; after the last, the delivery fails), and how often
+    # `serve` looks for due deliveries (0 turns the dispatcher off, for `silospan worker`).
+    webhooks_allow_http: bool = False
+    webhooks_allow_private: bool = False
+    webhooks_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    webhooks_retry_seconds: list[float] = Field(
+        default=[5, 300, 1800, 7200, 18000, 36000], max_length=20
+    )
+    webhooks_dispatch_seconds: float = Field(default=1.0, ge=0)
+    webhooks_batch: int = Field(default=50, ge=1, le=1000)
+    webhooks_lease_seconds: float = Field(default=60.0, gt=0)
+
     log_level: str = "INFO"
     log_json: bool = True
 

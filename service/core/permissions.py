@@ -50,6 +50,7 @@ class Action(StrEnum):
     conflicts_resolve = "conflicts:resolve"
     findings_read = "findings:read"
     cases_read = "cases:read"
+    webhooks_manage = "webhooks:manage"
 
 
 _ALL = frozenset(Role)
@@ -70,6 +71,8 @@ def _policy() -> dict[Action, frozenset[Role]]:
     policy[Action.events_write] = _WITH_PARTNER_WRITE
     policy[Action.reviews_write] = _WITH_PARTNER_WRITE
     policy[Action.joint_goals_propose] = _WITH_PARTNER_WRITE
+    # A partner manages its own subscriptions (service.webhooks scopes them).
+    policy[Action.webhooks_manage] = _WITH_PARTNER_WRITE
     return policy
 
 

@@ -55,6 +55,8 @@ from service.metrics import service as metrics_service
 from service.org_units import service as org_units_service
 from service.partner_agreements import service as agreements_service
 from service.partner_agreements.models import PartnerAgreement
+from service.webhooks import service as webhooks
+from service.webhooks.constants import EventType
 
 RESOURCE = "goal"
 KEY_MAX = 64  # the length of a key (core.fields.Key), a partner's prefix included
@@ -290,7 +292,26 @@ async def propose_joint_goal(
     )
     await conflict_service.refresh_for_goals(session, [goal.id])
     await finding_service.refresh_around(session, goals=[goal.id])
+    await _announce(session, EventType.joint_goal_proposed, goal, agreement)
     return goal
+
+
+async def _announce(
+    session: AsyncSession, event_type: EventType, goal: Goal, agreement: PartnerAgreement
+) -> None:
+    """Tell webhook subscribers, the agreement's partner among them, of a joint goal."""
+    await webhooks.emit(
+        session,
+        event_type,
+        {
+            "agreement": agreement.key,
+            "goal": goal.key,
+            "status": goal.status,
+            "proposed_by": goal.proposed_by,
+        },
+        link=f"/v1/goals/{goal.key}",
+        concerns=[agreement.partner_id],
+    )
 
 
 async def accept_joint_goal(
@@ -313,6 +334,7 @@ async def accept_joint_goal(
         goal.updated_at = utcnow()
         await session.flush()
         await conflict_service.refresh_for_goals(session, [goal.id])
+    await _announce(session, EventType.joint_goal_accepted, goal, agreement)
     return goal
 
 

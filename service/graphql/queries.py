@@ -38,6 +38,8 @@ from service.graphql.types import (
     Score,
     Touchpoint,
     Unit,
+    Webhook,
+    WebhookDelivery,
 )
 from service.handoffs import service as handoffs_service
 from service.journeys import service as journeys_service
@@ -45,13 +47,14 @@ from service.metrics import service as metrics_service
 from service.org_units import service as units_service
 from service.org_units.constants import EXTERNAL_KINDS, UnitKind
 from service.partner_agreements import service as agreements_service
+from service.webhooks import service as webhooks_service
 
 
-def _finding_id(value: str) -> UUID:
+def _uuid_or_404(resource: str, value: str) -> UUID:
     try:
         return UUID(value)
     except ValueError:
-        raise NotFoundFor("finding", value) from None
+        raise NotFoundFor(resource, value) from None
 
 
 ConflictStatus = strawberry.enum(ConflictStatusValue)
@@ -275,11 +278,30 @@ class Query:
             )
         return Page(items=[Finding.from_read(f) for f in rows], next_cursor=cursor)
 
+    @strawberry.field(description="Webhook subscriptions (writers, admins; a partner: its own).")
+    async def webhooks(self, info: Ctx, first: First = None, after: After = None) -> Page[Webhook]:
+        request = page(first, after)
+        async with info.context.db() as session:
+            rows, cursor = await webhooks_service.list_page(session, info.context.principal, request)
+            reads = await webhooks_service.to_read(session, rows)
+        return Page(items=[Webhook.from_read(w) for w in reads], next_cursor=cursor)
+
+    @strawberry.field(description="Delivery attempts of one subscription, newest first.")
+    async def webhook_deliveries(
+        self, info: Ctx, webhook: strawberry.ID, first: First = None, after: After = None
+    ) -> Page[WebhookDelivery]:
+        request = page(first, after)
+        async with info.context.db() as session:
+            rows, cursor = await webhooks_service.list_deliveries(
+                session, info.context.principal, _uuid_or_404("webhook", webhook), request
+            )
+        return Page(items=[WebhookDelivery.from_read(d) for d in rows], next_cursor=cursor)
+
     @strawberry.field(description="One finding by its id.")
     async def finding(self, info: Ctx, id: strawberry.ID) -> Finding:
         async with info.context.db() as session:
             read = await finding_service.get_finding(
-                session, info.context.principal, _finding_id(id)
+                session, info.context.principal, _uuid_or_404("finding", id)
             )
         return Finding.from_read(read)
 

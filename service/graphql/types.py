@@ -55,6 +55,7 @@ from service.metrics.models import Metric as MetricModel
 from service.org_units.constants import EXTERNAL_KINDS, UnitKind
 from service.org_units.models import Unit as UnitModel
 from service.partner_agreements.models import PartnerAgreement
+from service.webhooks.schemas import DeliveryRead, WebhookRead
 
 T = TypeVar("T")
 Ctx = Info[Context, None]
@@ -882,4 +883,63 @@ class Case:
             ping_pong_units=read.ping_pong_units,
             elapsed=_duration(read.elapsed),
             open_steps=read.open_steps,
+        )
+
+
+# Webhooks --------------------------------------------------------------------------------------
+
+
+@strawberry.type(description="A webhook subscription (its secret is never shown again).")
+class Webhook:
+    id: strawberry.ID
+    url: str
+    event_types: list[str] | None
+    description: str
+    enabled: bool
+    disabled_reason: str | None
+    partner: str | None
+    failing_since: datetime | None
+    created_at: datetime
+
+    @classmethod
+    def from_read(cls, read: WebhookRead) -> Webhook:
+        return cls(
+            id=strawberry.ID(str(read.id)),
+            url=read.url,
+            event_types=None if read.event_types is None else [t.value for t in read.event_types],
+            description=read.description,
+            enabled=read.enabled,
+            disabled_reason=read.disabled_reason,
+            partner=read.partner,
+            failing_since=read.failing_since,
+            created_at=read.created_at,
+        )
+
+
+@strawberry.type(description="One event's delivery to one subscription, and its last attempt.")
+class WebhookDelivery:
+    id: strawberry.ID
+    message_id: str
+    type: str
+    status: str
+    attempts: int
+    next_attempt_at: datetime | None
+    last_status_code: int | None
+    last_error: str | None
+    delivered_at: datetime | None
+    created_at: datetime
+
+    @classmethod
+    def from_read(cls, read: DeliveryRead) -> WebhookDelivery:
+        return cls(
+            id=strawberry.ID(str(read.id)),
+            message_id=read.message_id,
+            type=read.type.value,
+            status=read.status.value,
+            attempts=read.attempts,
+            next_attempt_at=read.next_attempt_at,
+            last_status_code=read.last_status_code,
+            last_error=read.last_error,
+            delivered_at=read.delivered_at,
+            created_at=read.created_at,
         )

@@ -51,6 +51,8 @@ OPERATIONS = [
     GqlOp("case", '{ case(ref: "case-own") { transfers } }', "ok", "ok", "ok", "not_found"),
     GqlOp("conflicts", "{ conflicts { items { severity } } }", "ok", "ok", "ok", "ok"),
     GqlOp("findings", "{ findings { items { rule } } }", "ok", "ok", "ok", "ok", (OWN,)),
+    GqlOp("webhooks", "{ webhooks { items { url } } }", "ok", "forbidden", "ok", "ok",
+          ("93.184.216.34",)),
     GqlOp("company-score", "{ scores { company { value } } }",
           "ok", "ok", "not_found", "not_found"),
     GqlOp("partner-score", f'{{ scores {{ partner(key: "{OWN}") {{ value }} }} }}',

@@ -15,6 +15,7 @@ from service.api.rest import (
     partner_agreements,
     touchpoints,
     units,
+    webhooks,
 )
 
 #: Health, readiness and metrics: no key, no /v1 conventions.
@@ -36,6 +37,7 @@ V1_ROUTERS: tuple[APIRouter, ...] = (
     alignment.findings,
     alignment.cases,
     api_keys.router,
+    webhooks.router,
 )
 
 #: Paths that stream their bodies and enforce their own size limits.

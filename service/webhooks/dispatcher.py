@@ -1,0 +1,240 @@
+"""The dispatcher: delivers the outbox, signed per Standard Webhooks, at least once.
+
+Each round claims a batch of due deliveries in a short transaction: it counts the attempt
+and moves ``next_attempt_at`` past a lease, taking the rows with ``FOR UPDATE SKIP LOCKED``
+on PostgreSQL, so several dispatchers never send the same attempt twice, and a dispatcher
+that dies mid-delivery leaves the delivery due again when its lease ends. It then POSTs
+outside any transaction, and records each outcome in a second short transaction: 2xx is
+delivered; anything else waits the next step of the retry schedule (with jitter) or, after
+the last, fails. A subscription failing without a success for five days is disabled.
+
+Headers: ``webhook-id`` (the message id, the same on every retry), ``webhook-timestamp``,
+``webhook-signature`` (``v1,`` + base64 HMAC-SHA256 of ``id.timestamp.body``; during a
+secret's rotation, one signature per valid secret).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from uuid import UUID
+
+import httpx
+import orjson
+import structlog
+from sqlalchemy import select
+from standardwebhooks.webhooks import Webhook
+
+from service import __version__
+from service.core.config import Settings
+from service.core.db import Database, transaction
+from service.core.types import utcnow
+from service.webhooks import addresses
+from service.webhooks.constants import DeliveryStatus
+from service.webhooks.models import WebhookDelivery, WebhookMessage, WebhookSubscription
+
+log = structlog.get_logger("silospan.webhooks")
+
+#: A response body is read this far and no further.
+MAX_RESPONSE_BYTES = 64 * 1024
+#: A subscription failing continuously this long is disabled.
+DISABLE_AFTER = timedelta(days=5)
+
+
+@dataclass(frozen=True)
+class Attempt:
+    delivery_id: UUID
+    subscription_id: UUID
+    message_id: str
+    body: bytes
+    url: str
+    secrets: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    attempt: Attempt
+    status_code: int | None
+    error: str | None
+    duration_ms: float
+
+    @property
+    def delivered(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+
+def new_client(settings: Settings) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(settings.webhooks_timeout_seconds),
+        follow_redirects=False,
+        trust_env=False,  # no proxy from the environment: the checked address is the peer
+        headers={"user-agent": f"SiloSpan-Webhooks/{__version__}"},
+    )
+
+
+async def run(db: Database, settings: Settings, *, interval: float | None = None) -> None:
+    """Dispatch until cancelled: a round whenever deliveries are due, else a short sleep
+    (``interval``, by default SILOSPAN_WEBHOOKS_DISPATCH_SECONDS)."""
+    pause = settings.webhooks_dispatch_seconds if interval is None else interval
+    async with new_client(settings) as client:
+        while True:
+            sent = 0
+            try:
+                sent = await dispatch_once(db, settings, client)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("webhook dispatch round failed")
+            if sent < settings.webhooks_batch:
+                await asyncio.sleep(pause)
+
+
+async def dispatch_once(db: Database, settings: Settings, client: httpx.AsyncClient) -> int:
+    """One round: claim, deliver, record. Returns how many deliveries it attempted."""
+    attempts = await _claim(db, settings)
+    if not attempts:
+        return 0
+    outcomes = await asyncio.gather(*(_send(client, settings, a) for a in attempts))
+    await _record(db, settings, outcomes)
+    return len(attempts)
+
+
+async def _claim(db: Database, settings: Settings) -> list[Attempt]:
+    now = utcnow()
+    async with transaction(db.write_sessions) as session:
+        statement = (
+            select(WebhookDelivery)
+            .where(
+                WebhookDelivery.status == DeliveryStatus.pending.value,
+                WebhookDelivery.next_attempt_at <= now,
+            )
+            .order_by(WebhookDelivery.next_attempt_at)
+            .limit(settings.webhooks_batch)
+            .with_for_update(skip_locked=True)
+        )
+        deliveries = list((await session.scalars(statement)).all())
+        if not deliveries:
+            return []
+        messages = {
+            m.id: m
+            for m in await session.scalars(
+                select(WebhookMessage).where(
+                    WebhookMessage.id.in_({d.message_id for d in deliveries})
+                )
+            )
+        }
+        subscriptions = {
+            s.id: s
+            for s in await session.scalars(
+                select(WebhookSubscription).where(
+                    WebhookSubscription.id.in_({d.subscription_id for d in deliveries})
+                )
+            )
+        }
+        lease = now + timedelta(seconds=settings.webhooks_lease_seconds)
+        claimed = []
+        for delivery in deliveries:
+            subscription = subscriptions[delivery.subscription_id]
+            if not subscription.enabled:
+                delivery.status = DeliveryStatus.failed.value
+                delivery.last_error = "the subscription is disabled"
+                continue
+            delivery.attempts += 1
+            delivery.next_attempt_at = lease
+            claimed.append(
+                Attempt(
+                    delivery_id=delivery.id,
+                    subscription_id=subscription.id,
+                    message_id=delivery.message_id,
+                    body=orjson.dumps(messages[delivery.message_id].payload),
+                    url=subscription.url,
+                    secrets=_signing_secrets(subscription, now),
+                )
+            )
+        return claimed
+
+
+def _signing_secrets(subscription: WebhookSubscription, now: datetime) -> tuple[str, ...]:
+    expires = subscription.previous_secret_expires_at
+    if subscription.previous_secret and expires and expires > now:
+        return (subscription.secret, subscription.previous_secret)
+    return (subscription.secret,)
+
+
+def signature_headers(attempt: Attempt, at: datetime) -> dict[str, str]:
+    body = attempt.body.decode()
+    signatures = [Webhook(secret).sign(attempt.message_id, at, body) for secret in attempt.secrets]
+    return {
+        "webhook-id": attempt.message_id,
+        "webhook-timestamp": str(int(at.timestamp())),
+        "webhook-signature": " ".join(signatures),
+        "content-type": "application/json",
+    }
+
+
+async def _send(client: httpx.AsyncClient, settings: Settings, attempt: Attempt) -> Outcome:
+    started = time.perf_counter()
+
+    def outcome(status_code: int | None, error: str | None) -> Outcome:
+        return Outcome(attempt, status_code, error, round((time.perf_counter() - started) * 1000, 1))
+
+    try:
+        target = await addresses.resolve(
+            attempt.url,
+            allow_http=settings.webhooks_allow_http,
+            allow_private=settings.webhooks_allow_private,
+        )
+    except addresses.UnsafeUrl as exc:
+        return outcome(None, str(exc))
+    url, host_header, extensions = target.pinned()
+    headers = {**signature_headers(attempt, utcnow()), **host_header}
+    try:
+        request = client.build_request(
+            "POST", url, content=attempt.body, headers=headers, extensions=extensions
+        )
+        response = await client.send(request, stream=True)
+        try:
+            read = 0
+            async for chunk in response.aiter_raw():
+                read += len(chunk)
+                if read >= MAX_RESPONSE_BYTES:
+                    break
+        finally:
+            await response.aclose()
+    except httpx.HTTPError as exc:
+        return outcome(None, f"{type(exc).__name__}: {exc}"[:500])
+    error = None if 200 <= response.status_code < 300 else f"HTTP {response.status_code}"
+    return outcome(response.status_code, error)
+
+
+async def _record(db: Database, settings: Settings, outcomes: list[Outcome]) -> None:
+    now = utcnow()
+    schedule = settings.webhooks_retry_seconds
+    async with transaction(db.write_sessions) as session:
+        for result in outcomes:
+            delivery = await session.get(WebhookDelivery, result.attempt.delivery_id)
+            subscription = await session.get(WebhookSubscription, result.attempt.subscription_id)
+            if delivery is None or subscription is None:
+                continue  # the subscription was deleted meanwhile
+            delivery.last_status_code = result.status_code
+            delivery.last_error = result.error
+            delivery.last_duration_ms = result.duration_ms
+            if result.delivered:
+                delivery.status = DeliveryStatus.succeeded.value
+                delivery.delivered_at = now
+                subscription.failing_since = None
+                continue
+            if delivery.attempts > len(schedule):
+                delivery.status = DeliveryStatus.failed.value
+            else:
+                wait = schedule[delivery.attempts - 1] * random.uniform(0.8, 1.2)
+                delivery.next_attempt_at = now + timedelta(seconds=wait)
+            subscription.failing_since = subscription.failing_since or now
+            if subscription.enabled and now - subscription.failing_since >= DISABLE_AFTER:
+                subscription.enabled = False
+                subscription.disabled_reason = (
+                    f"every delivery failed since {subscription.failing_since.isoformat()}"
+                )

@@ -1,0 +1,312 @@
+"""Signed webhooks: subscriptions, the transactional outbox, and the dispatcher delivering to a
+real HTTP receiver on loopback, every delivery verified with the ``standardwebhooks`` package."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from sqlalchemy import func, select
+from standardwebhooks.webhooks import Webhook
+
+from service.api_keys.service import SYSTEM
+from service.core.config import Settings, get_settings
+from service.core.db import transaction
+from service.core.permissions import Role
+from service.webhooks import dispatcher
+from service.webhooks import service as webhooks_service
+from service.webhooks.constants import EventType
+from service.webhooks.models import WebhookDelivery, WebhookMessage
+from tests.factories import make_agreement, make_unit
+from tests.problems import assert_problem
+
+
+@dataclass
+class Receiver:
+    """An HTTP server on loopback that records every POST and answers the scripted codes
+    (then 200)."""
+
+    codes: list[int] = field(default_factory=list)
+    received: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
+    url: str = ""
+
+    def bodies(self, secret: str) -> list[dict]:
+        """Every delivery, verified with the subscription's secret."""
+        return [Webhook(secret).verify(body, headers) for headers, body in self.received]
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    state = Receiver()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            state.received.append((dict(self.headers.items()), body))
+            code = state.codes.pop(0) if state.codes else 200
+            self.send_response(code)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    state.url = f"http://127.0.0.1:{server.server_address[1]}/hooks"
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+OPEN = {"webhooks_allow_http": True, "webhooks_allow_private": True}
+
+
+@pytest.fixture
+async def hooks(live_app):
+    """The live app, allowed to send to loopback over http, retrying quickly."""
+    settings = Settings(
+        database_url=live_app.url,
+        log_json=False,
+        log_level="WARNING",
+        webhooks_retry_seconds=[0.05, 0.05],
+        webhooks_lease_seconds=1.0,
+        **OPEN,
+    )
+    live_app.app.dependency_overrides[get_settings] = lambda: settings
+    live_app.settings = settings
+    async with live_app.client() as client:
+        live_app.http = client
+        live_app.admin = {"Authorization": f"Bearer {await live_app.secret(Role.admin)}"}
+        yield live_app
+
+
+async def subscribe(live, url: str, headers: dict | None = None, **fields) -> dict:
+    response = await live.http.post(
+        "/v1/webhooks", json={"url": url, **fields}, headers=headers or live.admin
+    )
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+async def dispatch(live) -> int:
+    async with dispatcher.new_client(live.settings) as client:
+        return await dispatcher.dispatch_once(live.database, live.settings, client)
+
+
+async def no_timing_standard_handoff(live, key: str = "kyc") -> None:
+    for unit in ("ops", "branch"):
+        response = await live.http.post(
+            "/v1/units", json={"key": unit, "name": unit, "kind": "department"}, headers=live.admin
+        )
+        assert response.status_code in (201, 409), response.text
+    response = await live.http.post(
+        "/v1/handoffs",
+        json={"key": key, "from_unit": "ops", "to_unit": "branch", "deliverable": "KYC"},
+        headers=live.admin,
+    )
+    assert response.status_code == 201, response.text
+
+
+class TestDelivery:
+    async def test_a_finding_arrives_once_signed(self, hooks, receiver):
+        hook = await subscribe(hooks, receiver.url, event_types=["finding.opened"])
+        assert hook["secret"].startswith("whsec_")
+
+        await no_timing_standard_handoff(hooks)
+        # Two findings open: kyc has no timing standard, and ops (owning no touchpoint, with
+        # no customer-linked goal) now provides it.
+        assert await dispatch(hooks) == 2
+        assert await dispatch(hooks) == 0
+
+        events = receiver.bodies(hook["secret"])
+        assert {(e["type"], e["data"]["rule"]) for e in events} == {
+            ("finding.opened", "no-timing-standard"),
+            ("finding.opened", "upstream-unlinked"),
+        }
+        (event,) = [e for e in events if e["data"]["rule"] == "no-timing-standard"]
+        assert len({headers["webhook-id"] for headers, _ in receiver.received}) == 2
+        assert event["data"]["subject"] == {"type": "handoff", "key": "kyc"}
+        assert event["data"]["link"] == f"/v1/findings/{event['data']['id']}"
+        finding = await hooks.http.get(event["data"]["link"], headers=hooks.admin)
+        assert finding.json()["rule"] == "no-timing-standard"
+
+    async def test_a_failure_is_retried_with_the_same_id_then_never_again(self, hooks, receiver):
+        hook = await subscribe(hooks, receiver.url)
+        receiver.codes = [500]
+        response = await hooks.http.post(f"/v1/webhooks/{hook['id']}/test", headers=hooks.admin)
+        assert response.status_code == 202, response.text
+
+        assert await dispatch(hooks) == 1
+        await asyncio.sleep(0.1)  # the first retry waits 0.05 s, with jitter
+        assert await dispatch(hooks) == 1
+        await asyncio.sleep(0.1)
+        assert await dispatch(hooks) == 0
+
+        first, second = receiver.received
+        assert first[0]["webhook-id"] == second[0]["webhook-id"]
+        assert [e["type"] for e in receiver.bodies(hook["secret"])] == ["webhook.test"] * 2
+        listed = await hooks.http.get(f"/v1/webhooks/{hook['id']}/deliveries", headers=hooks.admin)
+        (delivery,) = listed.json()["items"]
+        assert (delivery["status"], delivery["attempts"], delivery["last_status_code"]) == (
+            "succeeded", 2, 200
+        )
+
+    async def test_after_the_last_retry_the_delivery_fails(self, hooks, receiver):
+        hook = await subscribe(hooks, receiver.url)
+        receiver.codes = [503, 503, 503]
+        await hooks.http.post(f"/v1/webhooks/{hook['id']}/test", headers=hooks.admin)
+
+        for _ in range(3):
+            await dispatch(hooks)
+            await asyncio.sleep(0.1)
+
+        assert await dispatch(hooks) == 0
+        listed = await hooks.http.get(f"/v1/webhooks/{hook['id']}/deliveries", headers=hooks.admin)
+        (delivery,) = listed.json()["items"]
+        assert (delivery["status"], delivery["attempts"], delivery["last_error"]) == (
+            "failed", 3, "HTTP 503"
+        )
+        assert delivery["next_attempt_at"] is None
+
+        retried = await hooks.http.post(
+            f"/v1/webhooks/{hook['id']}/deliveries/{delivery['id']}/retry", headers=hooks.admin
+        )
+        assert retried.json()["status"] == "pending"
+        assert await dispatch(hooks) == 1
+        assert len(receiver.received) == 4
+
+    async def test_a_dispatcher_that_dies_leaves_the_delivery_to_the_next(self, hooks, receiver):
+        hook = await subscribe(hooks, receiver.url)
+        await hooks.http.post(f"/v1/webhooks/{hook['id']}/test", headers=hooks.admin)
+
+        # Claimed (attempt counted, leased), then the dispatcher is gone before sending.
+        (claimed,) = await dispatcher._claim(hooks.database, hooks.settings)
+        assert await dispatch(hooks) == 0  # still leased
+        await asyncio.sleep(1.1)  # the lease (1 s) ends
+
+        assert await dispatch(hooks) == 1
+        (event,) = receiver.bodies(hook["secret"])
+        assert receiver.received[0][0]["webhook-id"] == claimed.message_id
+        assert event["type"] == "webhook.test"
+
+    async def test_a_rotated_secret_signs_beside_the_old_one(self, hooks, receiver):
+        hook = await subscribe(hooks, receiver.url)
+        rotated = await hooks.http.post(
+            f"/v1/webhooks/{hook['id']}/rotate-secret", headers=hooks.admin
+        )
+        new_secret = rotated.json()["secret"]
+        assert new_secret != hook["secret"]
+
+        await hooks.http.post(f"/v1/webhooks/{hook['id']}/test", headers=hooks.admin)
+        await dispatch(hooks)
+
+        assert receiver.bodies(new_secret) == receiver.bodies(hook["secret"])
+        assert len(receiver.received[0][0]["webhook-signature"].split(" ")) == 2
+
+    async def test_a_rolled_back_write_emits_nothing(self, hooks, receiver):
+        await subscribe(hooks, receiver.url)
+
+        with pytest.raises(RuntimeError):
+            async with transaction(hooks.database.write_sessions) as session:
+                await webhooks_service.emit(session, EventType.webhook_test, {"n": 1})
+                raise RuntimeError("the change fails after the event was queued")
+
+        async with hooks.database.read_sessions() as session:
+            assert await session.scalar(select(func.count()).select_from(WebhookMessage)) == 0
+            assert await session.scalar(select(func.count()).select_from(WebhookDelivery)) == 0
+        assert await dispatch(hooks) == 0
+
+    async def test_event_types_filter_what_a_subscription_hears(self, hooks, receiver):
+        await subscribe(hooks, receiver.url, event_types=["conflict.opened"])
+
+        await no_timing_standard_handoff(hooks)
+
+        assert await dispatch(hooks) == 0
+        assert receiver.received == []
+
+
+class TestPartners:
+    async def test_a_partner_hears_only_of_its_own_agreements(self, hooks, receiver):
+        async with transaction(hooks.database.write_sessions) as session:
+            for key in ("courier", "printer"):
+                await make_unit(session, key=key, kind="partner")
+            await make_unit(session, key="ops")
+            for partner in ("courier", "printer"):
+                await make_agreement(
+                    session, key=f"a-{partner}", partner=partner, internal_owner="ops",
+                    status="active",
+                )
+        courier = {"Authorization": f"Bearer {await hooks.secret(Role.partner, 'courier')}"}
+        hook = await subscribe(hooks, receiver.url, headers=courier)
+        assert hook["partner"] == "courier"
+        metric = {"key": "m", "name": "M", "kind": "operational"}
+        await hooks.http.post("/v1/metrics", json=metric, headers=hooks.admin)
+        for partner in ("courier", "printer"):
+            body = {"key": f"{partner}-goal", "title": "Joint", "owner": partner, "metric": "m",
+                    "direction": "increase", "kind": "means"}
+            response = await hooks.http.post(
+                f"/v1/partner-agreements/a-{partner}/joint-goals", json=body, headers=hooks.admin
+            )
+            assert response.status_code == 201, response.text
+
+        await dispatch(hooks)
+
+        events = receiver.bodies(hook["secret"])
+        assert [(e["type"], e["data"]["agreement"]) for e in events] == [
+            ("joint_goal.proposed", "a-courier")
+        ]
+        others = await hooks.http.get("/v1/webhooks", headers=courier)
+        assert [w["id"] for w in others.json()["items"]] == [hook["id"]]
+
+
+# Refusals (no delivery needed) -------------------------------------------------------------------
+
+
+class TestUrls:
+    @pytest.mark.parametrize(
+        ("url", "says"),
+        [
+            ("https://127.0.0.1/hooks", "loopback"),
+            ("https://10.1.2.3/hooks", "private"),
+            ("https://169.254.169.254/latest/meta-data", "link-local"),
+            ("https://[::1]/hooks", "loopback"),
+            ("http://example.com/hooks", "https"),
+            ("ftp://example.com/hooks", "https"),
+            ("https://user:pw@example.com/hooks", "credentials"),
+        ],
+    )
+    async def test_an_unsafe_url_is_422_saying_why(self, client, keys, url, says):
+        response = await client.post(
+            "/v1/webhooks", json={"url": url}, headers=await keys.writer()
+        )
+        body = assert_problem(response, 422, "invalid")
+        assert body["errors"][0]["loc"] == ["body", "url"]
+        assert says in body["detail"]
+
+    async def test_a_reader_may_not_manage_webhooks(self, client, keys):
+        response = await client.get("/v1/webhooks", headers=await keys.reader())
+        assert_problem(response, 403, "forbidden")
+
+    async def test_an_unknown_event_type_is_422(self, client, keys):
+        response = await client.post(
+            "/v1/webhooks",
+            json={"url": "https://127.0.0.1/x", "event_types": ["goal.exploded"]},
+            headers=await keys.writer(),
+        )
+        body = assert_problem(response, 422, "validation_failed")
+        assert body["errors"][0]["loc"][:2] == ["body", "event_types"]
+
+
+async def test_system_emits_without_subscribers_write_nothing(session):
+    await webhooks_service.emit(session, EventType.webhook_test, {"n": 1})
+    assert await session.scalar(select(func.count()).select_from(WebhookMessage)) == 0
+    assert SYSTEM.role is Role.admin
