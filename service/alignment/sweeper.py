@@ -13,10 +13,11 @@ import asyncio
 
 import structlog
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.alignment import finding_service
-from service.core.db import Database, transaction
+from service.core.db import Database, is_transient, transaction
 
 log = structlog.get_logger("silospan.sweep")
 
@@ -33,6 +34,11 @@ async def run(db: Database, *, interval: float, batch: int) -> None:
             await tick(db, cursor, batch)
         except asyncio.CancelledError:
             raise
+        except DBAPIError as exc:
+            if not is_transient(exc):
+                log.exception("findings sweep tick failed")
+            else:  # a long write (a bulk on SQLite) holds the lock: the next tick retries
+                log.warning("findings sweep skipped a tick: the database is busy")
         except Exception:
             # A lock timeout or a failed statement costs one tick; the next one retries.
             log.exception("findings sweep tick failed")

@@ -26,11 +26,12 @@ import httpx
 import orjson
 import structlog
 from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
 from standardwebhooks.webhooks import Webhook
 
 from service import __version__
 from service.core.config import Settings
-from service.core.db import Database, transaction
+from service.core.db import Database, is_transient, transaction
 from service.core.types import utcnow
 from service.webhooks import addresses
 from service.webhooks.constants import DeliveryStatus
@@ -86,6 +87,11 @@ async def run(db: Database, settings: Settings, *, interval: float | None = None
                 sent = await dispatch_once(db, settings, client)
             except asyncio.CancelledError:
                 raise
+            except DBAPIError as exc:
+                if not is_transient(exc):
+                    log.exception("webhook dispatch round failed")
+                else:  # a long write holds the lock (SQLite): the next round tries again
+                    log.warning("webhook dispatch skipped a round: the database is busy")
             except Exception:
                 log.exception("webhook dispatch round failed")
             if sent < settings.webhooks_batch:
