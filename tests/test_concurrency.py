@@ -311,3 +311,96 @@ class TestConcurrentIdempotentCreates:
         retry = await client.post("/v1/units", json=payload, headers=headers)
         assert retry.status_code == 201, retry.text
         assert "idempotent-replayed" not in retry.headers
+
+
+# Saturation and shutdown ---------------------------------------------------------------------
+
+
+async def test_a_saturated_pool_answers_503_with_retry_after_quickly(backend):
+    """Every connection held elsewhere: a request waits SILOSPAN_DB_POOL_TIMEOUT_SECONDS for
+    one, then gets a 503 problem with Retry-After, instead of hanging."""
+    import contextlib
+    import time
+
+    from service.core.config import Settings, get_settings
+    from service.core.db import Database
+    from service.core.migrations import upgrade_to_head
+    from service.main import create_app
+    from tests.conftest import _new_database
+
+    database = _new_database(backend, "pool")
+    upgrade_to_head(database.url)
+    settings = Settings(
+        database_url=database.url, db_pool_size=1, db_pool_overflow=0,
+        db_pool_timeout_seconds=0.5, log_json=False, log_level="ERROR",
+        findings_sweep_seconds=0, webhooks_dispatch_seconds=0,
+    )
+    app = create_app(settings)
+    app.dependency_overrides[get_settings] = lambda: settings
+    db = app.state.db = Database.from_settings(settings)
+    try:
+        async with contextlib.AsyncExitStack() as held:
+            for engine in {db.write_engine, db.read_engine}:  # one engine on PostgreSQL
+                await held.enter_async_context(engine.connect())
+            transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+            async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+                secret_free = {"Authorization": "Bearer ss_" + "x" * 43}
+                started = time.monotonic()
+                response = await client.get("/v1/units", headers=secret_free)
+                elapsed = time.monotonic() - started
+        assert response.status_code == 503, response.text
+        assert response.headers["Retry-After"] == "1"
+        assert response.headers["content-type"].startswith("application/problem+json")
+        assert response.json()["code"] == "retry"
+        assert elapsed < 5
+    finally:
+        await db.dispose()
+        database.cleanup()  # type: ignore[operator]
+
+
+async def test_sigterm_lets_the_request_in_flight_finish(backend):
+    """A bulk upload still streaming when the server gets SIGTERM is read to its end and
+    answered; then the server exits."""
+    import signal
+
+    from tests.conftest import PG_URL
+    from tests.servers import fresh_database, running_server
+
+    with (
+        fresh_database(PG_URL if backend == "postgresql" else None) as url,
+        running_server(url) as server,
+    ):
+        admin = {"Authorization": f"Bearer {server.admin_key}"}
+        async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as client:
+            for key in ("ops", "branch"):
+                body = {"key": key, "name": key, "kind": "department"}
+                assert (await client.post("/v1/units", json=body, headers=admin)).status_code == 201
+            body = {"key": "kyc", "from_unit": "ops", "to_unit": "branch", "deliverable": "KYC",
+                    "expected_within": "PT4H"}
+            assert (await client.post("/v1/handoffs", json=body, headers=admin)).status_code == 201
+            first_sent = asyncio.Event()
+
+            async def slowly():
+                for n in range(3):
+                    line = {"handoff": "kyc", "external_id": f"e{n}",
+                            "started_at": "2026-11-02T09:00:00Z"}
+                    yield orjson.dumps(line) + b"\n"
+                    first_sent.set()
+                    await asyncio.sleep(1)
+
+            upload = asyncio.create_task(
+                client.post(
+                    "/v1/handoff-events/bulk",
+                    content=slowly(),
+                    headers={**admin, "Content-Type": "application/x-ndjson"},
+                )
+            )
+            await first_sent.wait()
+            await asyncio.sleep(0.3)
+            server.process.send_signal(signal.SIGTERM)
+            response = await upload
+
+        assert response.status_code == 200, response.text
+        assert response.json()["created"] == 3
+        # uvicorn shuts down gracefully, then re-raises the signal it caught.
+        assert await asyncio.to_thread(server.process.wait, 30) in (0, -signal.SIGTERM)

@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
@@ -165,6 +166,15 @@ def _database_error(request: Request, exc: DBAPIError) -> ProblemResponse:
     return _unhandled(request, exc)
 
 
+def _pool_exhausted(request: Request, exc: PoolTimeout) -> ProblemResponse:
+    # Every connection stayed in use for SILOSPAN_DB_POOL_TIMEOUT_SECONDS: answer now
+    # rather than queue the client behind a saturated database.
+    log.warning("no database connection free", path=request.url.path)
+    return _domain_error(
+        request, Unavailable("every database connection is in use; retry the request shortly")
+    )
+
+
 def _unhandled(request: Request, exc: Exception) -> ProblemResponse:
     log.exception("unhandled error", path=request.url.path, exc_info=exc)
     return problem(
@@ -180,6 +190,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
     app.add_exception_handler(DBAPIError, _database_error)  # type: ignore[arg-type]
+    app.add_exception_handler(PoolTimeout, _pool_exhausted)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _unhandled)
 
 

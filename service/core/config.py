@@ -60,6 +60,10 @@ class Settings(BaseSettings):
     # Optional read replica for GET requests and GraphQL queries (PostgreSQL only).
     read_database_url: str | None = None
     db_pool_size: int = Field(default=10, ge=1, le=200)
+    # Connections opened beyond the pool under bursts, and how long a request waits for one
+    # when every connection is in use before it is answered 503 with Retry-After.
+    db_pool_overflow: int = Field(default=20, ge=0, le=200)
+    db_pool_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
 
     # Errors: problem ``type`` URIs are this base plus the error code.
     problem_type_base: str = "https://silospan.dev/problems/"

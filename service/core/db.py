@@ -80,18 +80,25 @@ def _configure_sqlite(engine: AsyncEngine, *, begin: str, query_only: bool = Fal
         connection.exec_driver_sql(begin)
 
 
+def _pool(settings: Settings) -> dict[str, float]:
+    return {
+        "pool_size": settings.db_pool_size,
+        "max_overflow": settings.db_pool_overflow,
+        "pool_timeout": settings.db_pool_timeout_seconds,
+    }
+
+
 def create_engine_for(url: str | URL, *, settings: Settings, read_only: bool = False) -> AsyncEngine:
     target = async_url(url)
     if target.get_backend_name() == "sqlite":
-        engine = create_async_engine(target, pool_size=settings.db_pool_size, max_overflow=20)
+        engine = create_async_engine(target, **_pool(settings))
         _configure_sqlite(
             engine, begin="BEGIN" if read_only else "BEGIN IMMEDIATE", query_only=read_only
         )
         return engine
     return create_async_engine(
         target,
-        pool_size=settings.db_pool_size,
-        max_overflow=20,
+        **_pool(settings),
         pool_pre_ping=True,
         # Every timestamp crosses the wire as UTC; date buckets are computed in UTC.
         connect_args={"options": "-c timezone=UTC"},
