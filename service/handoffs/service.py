@@ -186,22 +186,21 @@ async def update(
     (current,) = await to_read(session, [handoff])
     data = merge(current.model_dump(include=set(HandoffCreate.model_fields)), patch, HandoffCreate)
     edges_before = _edges(handoff)
-    reached_before = await finding_service.affected(session, handoffs=[handoff.id])
-    for field, value in (await _resolve(session, data)).items():
-        setattr(handoff, field, value)
-    handoff.deliverable = data.deliverable
-    handoff.expected_within = data.expected_within
-    handoff.quality_threshold = data.quality_threshold
-    handoff.status = data.status.value
-    handoff.version += 1
-    handoff.updated_at = utcnow()
-    await session.flush()
-    if _edges(handoff) != edges_before:
-        await org_units_service.update_rings(
-            session, edges_added=_edges(handoff), edges_removed=edges_before
-        )
-    reached = await finding_service.affected(session, handoffs=[handoff.id])
-    await finding_service.refresh(session, reached_before | reached)
+    references = await _resolve(session, data)
+    async with finding_service.watch(session, handoffs=[handoff.id]):
+        for field, value in references.items():
+            setattr(handoff, field, value)
+        handoff.deliverable = data.deliverable
+        handoff.expected_within = data.expected_within
+        handoff.quality_threshold = data.quality_threshold
+        handoff.status = data.status.value
+        handoff.version += 1
+        handoff.updated_at = utcnow()
+        await session.flush()
+        if _edges(handoff) != edges_before:
+            await org_units_service.update_rings(
+                session, edges_added=_edges(handoff), edges_removed=edges_before
+            )
     return handoff
 
 
@@ -214,11 +213,10 @@ async def delete(session: AsyncSession, principal: Principal, key: str) -> None:
     if references:
         raise StillReferenced(RESOURCE, key, references)
     edges = _edges(handoff)
-    reached = await finding_service.affected(session, handoffs=[handoff.id])
-    await session.delete(handoff)
-    await session.flush()
-    await org_units_service.update_rings(session, edges_removed=edges)
-    await finding_service.refresh(session, reached)
+    async with finding_service.watch(session, handoffs=[handoff.id]):
+        await session.delete(handoff)
+        await session.flush()
+        await org_units_service.update_rings(session, edges_removed=edges)
 
 
 def _edges(handoff: Handoff) -> list[tuple[UUID, UUID]]:
