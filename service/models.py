@@ -2,6 +2,7 @@
 
 from service.alignment.models import Conflict, Finding
 from service.api_keys.models import ApiKey
+from service.event_logs.models import EventLog, EventLogRow
 from service.goals.models import Goal, GoalCheckIn, GoalContribution, GoalTouchpoint
 from service.handoffs.models import Handoff, HandoffEvent, HandoffReview
 from service.idempotency.models import IdempotencyRecord
@@ -14,6 +15,8 @@ from service.webhooks.models import WebhookDelivery, WebhookMessage, WebhookSubs
 __all__ = [
     "ApiKey",
     "Conflict",
+    "EventLog",
+    "EventLogRow",
     "Feedback",
     "Finding",
     "Goal",
