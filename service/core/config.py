@@ -74,6 +74,8 @@ class Settings(BaseSettings):
     bulk_max_ndjson_bytes: int = Field(default=1024 * 1_048_576, ge=1024)
     bulk_max_items: int = Field(default=1_000_000, ge=1)
     bulk_max_reported_errors: int = Field(default=1000, ge=1)
+    # An event log import (POST /v1/event-logs): its body, and its text after inflating gzip.
+    event_log_max_bytes: int = Field(default=16 * 1024**3, ge=1024)
     page_default: int = Field(default=50, ge=1)
     page_max: int = Field(default=500, ge=1)
     idempotency_ttl_hours: int = Field(default=24, ge=24)

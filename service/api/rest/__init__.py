@@ -7,6 +7,7 @@ from fastapi.routing import APIRoute
 from service.api.rest import (
     alignment,
     api_keys,
+    event_logs,
     goals,
     handoffs,
     journeys,
@@ -38,10 +39,13 @@ V1_ROUTERS: tuple[APIRouter, ...] = (
     alignment.cases,
     api_keys.router,
     webhooks.router,
+    event_logs.router,
 )
 
 #: Paths that stream their bodies and enforce their own size limits.
-STREAMING_PATHS: frozenset[str] = frozenset({"/v1/handoff-events/bulk", "/v1/feedback/bulk"})
+STREAMING_PATHS: frozenset[str] = frozenset(
+    {"/v1/handoff-events/bulk", "/v1/feedback/bulk", "/v1/event-logs"}
+)
 
 
 ROUTERS: tuple[APIRouter, ...] = (OPERATIONS_ROUTER, *V1_ROUTERS)

@@ -1,0 +1,178 @@
+"""Event logs: import a ticketing system's export, then read the handoffs discovered in it."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+
+from service.api.deps import (
+    KeyPath,
+    PageDep,
+    ReadSessionDep,
+    SessionDep,
+    SettingsDep,
+    WriteSessionsDep,
+    allow,
+)
+from service.api.problems import problem_responses
+from service.core.fields import KEY_PATTERN, Page
+from service.core.permissions import Action, Principal
+from service.event_logs import importer
+from service.event_logs import service as event_logs_service
+from service.event_logs.constants import LogFormat
+from service.event_logs.models import EventLog
+from service.event_logs.parsing import Mapping
+from service.event_logs.schemas import ArcRead, EventLogRead, Rejection, SummaryRead
+
+router = APIRouter(prefix="/v1/event-logs", tags=["event-logs"])
+Reader = Annotated[Principal, allow(Action.handoffs_read)]
+Writer = Annotated[Principal, allow(Action.events_write)]
+
+_Column = Annotated[str | None, Query(min_length=1, max_length=200)]
+PauseStatuses = Annotated[
+    list[str] | None,
+    Query(
+        max_length=20,
+        description="Statuses whose time does not count in waits (repeat the parameter, or "
+        "separate with commas): a row in such a status pauses the case's clock until its "
+        "next row.",
+    ),
+]
+
+_IMPORT_BODY = {
+    "requestBody": {
+        "required": True,
+        "description": "The log file, streamed: CSV with a header line (UTF-8). gzip is "
+        "accepted, by `Content-Encoding: gzip` or by its content.",
+        "content": {
+            "text/csv": {"schema": {"type": "string", "format": "binary"}},
+            "application/gzip": {"schema": {"type": "string", "format": "binary"}},
+        },
+    }
+}
+
+
+def to_read(log: EventLog) -> EventLogRead:
+    read = EventLogRead.model_validate(log)
+    read.rejections = [Rejection.model_validate(r) for r in log.rejections]
+    return read
+
+
+@router.post(
+    "",
+    status_code=201,
+    responses=problem_responses(409, 413),
+    openapi_extra=_IMPORT_BODY,
+)
+async def import_event_log(
+    request: Request,
+    response: Response,
+    sessions: WriteSessionsDep,
+    settings: SettingsDep,
+    principal: Writer,
+    key: Annotated[str, Query(pattern=KEY_PATTERN, description="The new log's key.")],
+    format: Annotated[LogFormat, Query(description="csv (xes: not yet).")] = LogFormat.csv,
+    name: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
+    case: _Column = None,
+    unit: _Column = None,
+    time: _Column = None,
+    activity: _Column = None,
+    status: _Column = None,
+    resource: _Column = None,
+    assume_tz: Annotated[
+        str | None,
+        Query(
+            max_length=64,
+            description="Zone for timestamps without an offset (e.g. Europe/Paris); without "
+            "it such rows are rejected.",
+        ),
+    ] = None,
+    strict: Annotated[
+        bool, Query(description="Reject the whole file (422, nothing kept) on any bad row.")
+    ] = False,
+    delimiter: Annotated[str, Query(min_length=1, max_length=1)] = ",",
+) -> EventLogRead:
+    """Import an event log (CSV), streamed and written in batches.
+
+    Columns (defaults in brackets): `case` [case], `unit` [unit], `time` [time, ISO 8601],
+    `activity` [activity], `status` [status], `resource` [resource]; the last three are
+    optional unless named. Rows without a case, unit or time, or with a time that has no
+    offset (unless `assume_tz`), are rejected: counted, and the first 100 listed with their
+    line numbers. Answers 201 with the log once it is `ready`. A failed import keeps no
+    rows (the log stays `failed` with the reason; post the key again to retry).
+    """
+    given = {
+        "case": case,
+        "unit": unit,
+        "time": time,
+        "activity": activity,
+        "status": status,
+        "resource": resource,
+    }
+    mapping = Mapping(
+        **{field: value for field, value in given.items() if value is not None},
+        explicit={field for field, value in given.items() if value is not None},
+    )
+    encoding = request.headers.get("content-encoding", "").strip().lower()
+    options = importer.ImportOptions(
+        key=key,
+        name=name,
+        format=format,
+        mapping=mapping,
+        assume_tz=assume_tz,
+        strict=strict,
+        delimiter=delimiter,
+        gzip=True if encoding == "gzip" else None,
+        max_bytes=settings.event_log_max_bytes,
+    )
+    log = await importer.import_log(sessions, principal, options, request.stream())
+    response.headers["Location"] = f"/v1/event-logs/{log.key}"
+    return to_read(log)
+
+
+@router.get("", responses=problem_responses())
+async def list_event_logs(
+    session: ReadSessionDep, principal: Reader, page: PageDep
+) -> Page[EventLogRead]:
+    """Imported logs, newest first."""
+    logs, next_cursor = await event_logs_service.list_page(session, principal, page)
+    return Page(items=[to_read(log) for log in logs], next_cursor=next_cursor)
+
+
+@router.get("/{key}", responses=problem_responses(404))
+async def get_event_log(key: KeyPath, session: ReadSessionDep, principal: Reader) -> EventLogRead:
+    """The log: status (importing, ready, failed with the reason), counts, rejected rows."""
+    return to_read(await event_logs_service.get(session, principal, key))
+
+
+@router.delete("/{key}", status_code=204, responses=problem_responses(404))
+async def delete_event_log(key: KeyPath, session: SessionDep, principal: Writer) -> None:
+    await event_logs_service.delete(session, principal, key)
+
+
+@router.get("/{key}/summary", responses=problem_responses(404, 409))
+async def event_log_summary(
+    key: KeyPath,
+    session: ReadSessionDep,
+    principal: Reader,
+    pause_statuses: PauseStatuses = None,
+) -> SummaryRead:
+    """Cases, events, units, transfers, ping-pongs, and transfers per case."""
+    return await event_logs_service.summary(session, principal, key, pause_statuses or ())
+
+
+@router.get("/{key}/handoffs", responses=problem_responses(404, 409))
+async def event_log_handoffs(
+    key: KeyPath,
+    session: ReadSessionDep,
+    principal: Reader,
+    page: PageDep,
+    pause_statuses: PauseStatuses = None,
+) -> Page[ArcRead]:
+    """The discovered arcs A -> B (never A -> A), most transfers first: count, cases,
+    ping-pongs whose first step is the arc, and the wait (median, p90, max)."""
+    arcs, next_cursor = await event_logs_service.handoffs(
+        session, principal, key, page, pause_statuses or ()
+    )
+    return Page(items=[event_logs_service.arc_read(a) for a in arcs], next_cursor=next_cursor)

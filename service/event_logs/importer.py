@@ -1,0 +1,301 @@
+"""Importing a log: streamed, written in batches, all or nothing.
+
+An import is long (a 2 GB export is minutes of work), so it does not run in one request
+transaction: the log is created in status ``importing`` and committed, each batch of rows
+is committed with the log's progress counts (``GET`` shows them growing, and SQLite's write
+lock is released between batches), and the log becomes ``ready`` at the end. If anything
+fails (a body that is not UTF-8 or gzip, a limit, a dropped connection, the database), the
+rows written so far are deleted and the log is marked ``failed`` with the reason, so a
+failed import leaves nothing half-written; posting the same key again replaces it. A strict
+import with a bad row removes the log entirely: nothing of the file was taken.
+
+This is why this module, unlike the services, opens and commits its own transactions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable, Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from uuid import UUID
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import structlog
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from service.core.db import is_unique_violation, transaction
+from service.core.errors import Conflict, DomainError, Invalid, KeyExists
+from service.core.permissions import Action, Principal
+from service.core.types import utcnow
+from service.event_logs import repository
+from service.event_logs.constants import MAX_REPORTED_REJECTIONS, LogFormat, LogStatus
+from service.event_logs.errors import hidden_from_partners
+from service.event_logs.models import EventLog
+from service.event_logs.parsing import (
+    ByteCounter,
+    CsvRecords,
+    CsvRows,
+    Mapping,
+    Row,
+    decoded,
+    from_us,
+    inflated,
+)
+
+RESOURCE = "event log"
+logger = structlog.get_logger("silospan.event_logs")
+#: Rows written (and committed) at once.
+BATCH_ROWS = 20_000
+#: An import that has not written for this long is taken as dead (its process crashed):
+#: posting its key again replaces it.
+STALE_AFTER = timedelta(minutes=10)
+
+
+class LogBeingImported(Conflict):
+    code = "log_importing"
+
+
+class StrictRejected(Invalid):
+    code = "log_rejected"
+
+
+@dataclass
+class ImportOptions:
+    key: str
+    name: str | None = None
+    format: LogFormat = LogFormat.csv
+    mapping: Mapping = field(default_factory=Mapping)
+    assume_tz: str | None = None
+    strict: bool = False
+    delimiter: str = ","
+    #: True: the body is gzip (Content-Encoding); None: decide by its first bytes.
+    gzip: bool | None = None
+    max_bytes: int = 1 << 40
+
+
+@dataclass
+class Progress:
+    bytes_read: int
+    rows_read: int
+    events: int
+    rejected: int
+
+
+def zone(name: str | None) -> ZoneInfo | None:
+    if name is None:
+        return None
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise Invalid(
+            f"assume_tz {name!r} is not a time zone name such as Europe/Paris or UTC",
+            loc=("query", "assume_tz"),
+        ) from exc
+
+
+async def import_log(
+    sessions: async_sessionmaker[AsyncSession],
+    principal: Principal,
+    options: ImportOptions,
+    body: AsyncIterable[bytes],
+    *,
+    on_progress: Callable[[Progress], None] | None = None,
+) -> EventLog:
+    principal.require(Action.events_write)
+    hidden_from_partners(principal, options.key)
+    if options.format is not LogFormat.csv:
+        raise Invalid("only format=csv is read so far", loc=("query", "format"))
+    if len(options.delimiter) != 1:
+        raise Invalid("delimiter must be one character", loc=("query", "delimiter"))
+    assume = zone(options.assume_tz)
+    log_id = await _start(sessions, options)
+    job = _Job(sessions, log_id, options, on_progress)
+    try:
+        await job.run(body, assume)
+    except BaseException as exc:
+        await job.abandon(exc)
+        raise
+    async with transaction(sessions) as session:
+        log = await session.get(EventLog, log_id)
+        assert log is not None
+        return log
+
+
+async def _start(sessions: async_sessionmaker[AsyncSession], options: ImportOptions) -> UUID:
+    mapping = {**options.mapping.as_dict(), "assume_tz": options.assume_tz}
+    if options.format is LogFormat.csv:
+        mapping["delimiter"] = options.delimiter
+    try:
+        async with transaction(sessions) as session:
+            existing = await repository.get_by_key(session, options.key)
+            if existing is not None:
+                if existing.status == LogStatus.ready.value:
+                    raise KeyExists(RESOURCE, options.key)
+                if (
+                    existing.status == LogStatus.importing.value
+                    and utcnow() - existing.updated_at < STALE_AFTER
+                ):
+                    raise LogBeingImported(
+                        f"event log {options.key!r} is being imported; wait for it, or "
+                        "DELETE it to stop it",
+                        key=options.key,
+                    )
+                # A failed import, or one whose process died: replaced.
+                await repository.delete_rows(session, existing.id)
+                await session.delete(existing)
+                await session.flush()
+            log = EventLog(
+                key=options.key,
+                name=options.name or options.key,
+                format=options.format.value,
+                status=LogStatus.importing.value,
+                mapping=mapping,
+            )
+            session.add(log)
+            await session.flush()
+            return log.id
+    except IntegrityError as exc:  # another request created the same key just now
+        if is_unique_violation(exc):
+            raise KeyExists(RESOURCE, options.key) from exc
+        raise
+
+
+class _Job:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        log_id: UUID,
+        options: ImportOptions,
+        on_progress: Callable[[Progress], None] | None,
+    ) -> None:
+        self.sessions = sessions
+        self.log_id = log_id
+        self.options = options
+        self.on_progress = on_progress
+        self.counter = ByteCounter()
+        self.rows_read = 0
+        self.events = 0
+        self.rejected = 0
+        self.rejections: list[dict] = []
+        self.pending: list[Row] = []
+
+    def _reject(self, line: int, reason: str) -> None:
+        self.rejected += 1
+        if len(self.rejections) < MAX_REPORTED_REJECTIONS:
+            self.rejections.append({"line": line, "reason": reason})
+
+    async def run(self, body: AsyncIterable[bytes], assume: ZoneInfo | None) -> None:
+        options = self.options
+        records = CsvRecords(options.delimiter)
+        rows = CsvRows(options.mapping, assume)
+        text = decoded(
+            inflated(body, gzip=options.gzip, max_bytes=options.max_bytes, counter=self.counter)
+        )
+        async for piece in text:
+            await self._take(records.feed(piece), rows)
+        await self._take(records.finish(), rows)
+        if not rows.has_header:
+            raise Invalid("the log is empty: expected a header line, then rows", loc=("body",))
+        if options.strict and self.rejected:
+            raise StrictRejected(
+                f"{self.rejected} row(s) are invalid and strict=true: nothing was imported",
+                rejected=self.rejected,
+                rejections=self.rejections,
+                errors=[
+                    {"loc": ["body", r["line"]], "msg": r["reason"], "line": r["line"]}
+                    for r in self.rejections
+                ],
+            )
+        await self._flush()
+        await self._finish()
+
+    async def _take(self, records: list, rows: CsvRows) -> None:
+        strict = self.options.strict
+        for line, fields in records:
+            if fields is None:
+                self.rows_read += 1
+                self._reject(line, "a quoted field is never closed")
+                continue
+            if not fields or (len(fields) == 1 and not fields[0].strip()):
+                continue  # a blank line
+            if not rows.has_header:
+                rows.header(fields)
+                continue
+            self.rows_read += 1
+            row = rows.row(line, fields)
+            if isinstance(row, str):
+                self._reject(line, row)
+                continue
+            if strict and self.rejected:
+                continue  # nothing will be written: only count what else is wrong
+            self.pending.append(row)
+        if len(self.pending) >= BATCH_ROWS:
+            await self._flush()
+
+    async def _flush(self) -> None:
+        rows, self.pending = self.pending, []
+        async with transaction(self.sessions) as session:
+            await repository.insert_rows(session, self.log_id, rows)
+            self.events += len(rows)
+            log = await session.get(EventLog, self.log_id)
+            assert log is not None
+            self._copy_progress(log)
+        if self.on_progress is not None:
+            self.on_progress(
+                Progress(self.counter.received, self.rows_read, self.events, self.rejected)
+            )
+
+    def _copy_progress(self, log: EventLog) -> None:
+        log.bytes_read = self.counter.received
+        log.rows_read = self.rows_read
+        log.events = self.events
+        log.rejected = self.rejected
+        log.rejections = list(self.rejections)
+        log.updated_at = utcnow()
+
+    async def _finish(self) -> None:
+        async with transaction(self.sessions) as session:
+            totals = await repository.totals(session, self.log_id)
+            log = await session.get(EventLog, self.log_id)
+            assert log is not None
+            self._copy_progress(log)
+            log.events = totals.events
+            log.cases = totals.cases
+            log.units = totals.units
+            log.first_at = from_us(totals.first_us) if totals.first_us is not None else None
+            log.last_at = from_us(totals.last_us) if totals.last_us is not None else None
+            log.status = LogStatus.ready.value
+            log.finished_at = utcnow()
+
+    async def abandon(self, exc: BaseException) -> None:
+        """Undo the rows written so far; keep the log as ``failed`` with the reason (or, for
+        a strict rejection, not at all)."""
+        try:
+            await self._abandon(exc)
+        except Exception:  # the original error is the one to report
+            logger.exception("event_log_cleanup_failed", log_id=str(self.log_id))
+
+    async def _abandon(self, exc: BaseException) -> None:
+        async with transaction(self.sessions) as session:
+            await repository.delete_rows(session, self.log_id)
+            log = await session.get(EventLog, self.log_id)
+            if log is None:
+                return
+            if isinstance(exc, StrictRejected):
+                await session.delete(log)
+                return
+            self._copy_progress(log)
+            log.events = 0
+            log.status = LogStatus.failed.value
+            log.failure_reason = _reason(exc)
+            log.finished_at = utcnow()
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, DomainError):
+        return exc.detail
+    name = type(exc).__name__
+    if name == "ClientDisconnect":
+        return "the client disconnected before the whole file arrived"
+    return f"the import stopped ({name}); post the file again"

@@ -1,0 +1,341 @@
+"""Reading an event log file as it streams in: bytes → text → records → rows.
+
+Nothing here does I/O of its own or holds more than one chunk of the file: the body's
+chunks are decompressed (gzip, by header or by its magic bytes) and decoded incrementally,
+and CSV records are cut at line ends, a record whose quoted field spans lines being kept
+until its closing quote arrives.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import zlib
+from collections import deque
+from collections.abc import AsyncIterable, AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta, tzinfo
+from typing import NamedTuple
+
+from service.core.errors import Invalid, PayloadTooLarge
+from service.core.fields import EARLIEST, LATEST
+from service.event_logs.constants import MAX_VALUE_LENGTH
+
+GZIP_MAGIC = b"\x1f\x8b"
+#: Decompressed output is taken at most this much at a time (a small gzip can inflate a lot).
+_INFLATE_STEP = 1 << 20
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+class UnreadableBody(Invalid):
+    code = "unreadable_log"
+
+
+@dataclass
+class ByteCounter:
+    """Bytes received (as sent, compressed or not) and bytes of text after inflating."""
+
+    received: int = 0
+    inflated: int = 0
+
+
+async def inflated(
+    chunks: AsyncIterable[bytes], *, gzip: bool | None, max_bytes: int, counter: ByteCounter
+) -> AsyncIterator[bytes]:
+    """The body's bytes, inflated when it is gzip: ``gzip=True`` (Content-Encoding said so)
+    or ``None`` (decided by the first two bytes)."""
+    iterator = chunks.__aiter__()
+    head = b""
+    # The magic number needs two bytes; a first chunk of one byte is possible.
+    while len(head) < 2:
+        try:
+            chunk = await iterator.__anext__()
+        except StopAsyncIteration:
+            break
+        counter.received += len(chunk)
+        head += chunk
+    compressed = gzip if gzip is not None else head.startswith(GZIP_MAGIC)
+
+    async def rest() -> AsyncIterator[bytes]:
+        if head:
+            yield head
+        async for chunk in iterator:
+            counter.received += len(chunk)
+            if counter.received > max_bytes:
+                raise _too_large(max_bytes)
+            yield chunk
+
+    if not compressed:
+        async for chunk in rest():
+            counter.inflated += len(chunk)
+            if counter.inflated > max_bytes:
+                raise _too_large(max_bytes)
+            yield chunk
+        return
+    decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        async for chunk in rest():
+            data = chunk
+            while data:
+                if decompressor.eof:  # another gzip member follows (as `cat a.gz b.gz` makes)
+                    decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                out = decompressor.decompress(data, _INFLATE_STEP)
+                data = (
+                    decompressor.unused_data if decompressor.eof else decompressor.unconsumed_tail
+                )
+                counter.inflated += len(out)
+                if counter.inflated > max_bytes:
+                    raise _too_large(max_bytes)
+                if out:
+                    yield out
+    except zlib.error as exc:
+        raise UnreadableBody(f"the body is not valid gzip: {exc}", loc=("body",)) from exc
+    if not decompressor.eof:
+        raise UnreadableBody("the gzip stream ends before its end marker", loc=("body",))
+
+
+def _too_large(max_bytes: int) -> PayloadTooLarge:
+    return PayloadTooLarge(
+        f"the log is larger than the {max_bytes}-byte limit (after inflating)", max_bytes=max_bytes
+    )
+
+
+async def decoded(chunks: AsyncIterable[bytes]) -> AsyncIterator[str]:
+    """UTF-8 text (a byte-order mark is dropped); a byte that is not UTF-8 stops the import."""
+    decoder = codecs.getincrementaldecoder("utf-8-sig")()
+    offset = 0
+    try:
+        async for chunk in chunks:
+            text = decoder.decode(chunk)
+            offset += len(chunk)
+            if text:
+                yield text
+        tail = decoder.decode(b"", final=True)
+    except UnicodeDecodeError as exc:
+        raise UnreadableBody(
+            f"the log is not UTF-8 text (byte {offset + exc.start + 1} cannot be read); "
+            "export it as UTF-8",
+            loc=("body",),
+        ) from exc
+    if tail:
+        yield tail
+
+
+class _Lines:
+    """The iterator a ``csv.reader`` pulls from: lines queued by ``CsvRecords``."""
+
+    def __init__(self) -> None:
+        self.queue: deque[str] = deque()
+
+    def __iter__(self) -> _Lines:
+        return self
+
+    def __next__(self) -> str:
+        if not self.queue:
+            raise StopIteration
+        return self.queue.popleft()
+
+
+class CsvRecords:
+    """CSV records with the line each starts on, from text fed in pieces.
+
+    A record is complete once its quotes balance (RFC 4180 doubles a quote inside a quoted
+    field, so counting them is enough), so a field with a line break inside quotes stays
+    one field however the text was cut.
+    """
+
+    def __init__(self, delimiter: str = ",") -> None:
+        self._lines = _Lines()
+        self._reader = csv.reader(self._lines, delimiter=delimiter)
+        self._pending = ""
+        self._line = 0
+        self._open_since = 0  # the line an unfinished quoted record started on (0: none)
+        self._open_quotes = 0
+
+    def feed(self, text: str) -> list[tuple[int, list[str]]]:
+        parts = (self._pending + text).split("\n")
+        self._pending = parts.pop()
+        return self._records(parts)
+
+    def finish(self) -> list[tuple[int, list[str]]]:
+        parts = [self._pending] if self._pending else []
+        self._pending = ""
+        records = self._records(parts)
+        if self._open_since:
+            start, self._open_since = self._open_since, 0
+            self._lines.queue.clear()
+            records.append((start, None))  # type: ignore[arg-type]
+        return records
+
+    def _records(self, parts: list[str]) -> list[tuple[int, list[str]]]:
+        records: list[tuple[int, list[str]]] = []
+        queue = self._lines.queue
+        reader = self._reader
+        for part in parts:
+            self._line += 1
+            quotes = part.count('"')
+            if self._open_since:
+                queue.append(part + "\n")
+                self._open_quotes += quotes
+                if self._open_quotes % 2 == 0:
+                    records.append((self._open_since, next(reader)))
+                    self._open_since = 0
+                continue
+            if quotes % 2:
+                queue.append(part + "\n")
+                self._open_since, self._open_quotes = self._line, quotes
+                continue
+            queue.append(part)
+            records.append((self._line, next(reader)))
+        return records
+
+
+# Rows ------------------------------------------------------------------------------------------
+
+
+class Row(NamedTuple):
+    position: int
+    case_ref: str
+    unit: str
+    at_us: int
+    activity: str | None
+    status: str | None
+    resource: str | None
+
+
+@dataclass
+class Mapping:
+    """Which column (CSV) or attribute (XES) holds each field of a row."""
+
+    case: str = "case"
+    unit: str = "unit"
+    time: str = "time"
+    activity: str | None = "activity"
+    status: str | None = "status"
+    resource: str | None = "resource"
+    # Fields the caller named explicitly: a missing column is then an error, not a null.
+    explicit: set[str] = field(default_factory=set)
+
+    def as_dict(self) -> dict[str, str | None]:
+        return {
+            "case": self.case,
+            "unit": self.unit,
+            "time": self.time,
+            "activity": self.activity,
+            "status": self.status,
+            "resource": self.resource,
+        }
+
+
+REQUIRED = ("case", "unit", "time")
+OPTIONAL = ("activity", "status", "resource")
+
+
+def instant_us(text: str, assume_tz: tzinfo | None) -> int | str:
+    """Microseconds since the epoch for an ISO 8601 timestamp, or why it cannot be read."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return f"time {_quote(text)} is not an ISO 8601 timestamp"
+    if moment.tzinfo is None:
+        if assume_tz is None:
+            return (
+                f"time {_quote(text)} has no offset: add one, or name the zone with "
+                "assume_tz (e.g. assume_tz=Europe/Paris)"
+            )
+        moment = moment.replace(tzinfo=assume_tz)
+    try:
+        utc = moment.astimezone(UTC)
+    except (OverflowError, ValueError):
+        utc = None
+    if utc is None or not EARLIEST <= utc <= LATEST:
+        return f"time {_quote(text)} is outside 1900-01-01 .. 9000-01-01"
+    return (utc - EPOCH) // _MICROSECOND
+
+
+def from_us(value: int) -> datetime:
+    return EPOCH + timedelta(microseconds=value)
+
+
+def _quote(text: str) -> str:
+    return repr(text[:60] + ("…" if len(text) > 60 else ""))
+
+
+def clean(name: str, value: str | None) -> str | None | tuple[str]:
+    """The value stripped (None when empty), or a 1-tuple with the reason it is refused."""
+    if value is None:
+        return None
+    value = value.strip()
+    if not value:
+        return None
+    if len(value) > MAX_VALUE_LENGTH:
+        return (f"{name} is longer than {MAX_VALUE_LENGTH} characters",)
+    if any(ord(ch) < 32 and ch not in "\t\n\r" for ch in value):
+        return (f"{name} contains a control character",)
+    return value
+
+
+def make_row(position: int, values: dict[str, str | None], assume_tz: tzinfo | None) -> Row | str:
+    """A row from the raw values of one record, or the reason it is rejected."""
+    cleaned: dict[str, str | None] = {}
+    for name in (*REQUIRED, *OPTIONAL):
+        value = clean(name, values.get(name))
+        if isinstance(value, tuple):
+            return value[0]
+        cleaned[name] = value
+    for name in REQUIRED:
+        if cleaned[name] is None:
+            return f"no {name}"
+    at = instant_us(cleaned["time"], assume_tz)  # type: ignore[arg-type]
+    if isinstance(at, str):
+        return at
+    return Row(
+        position,
+        cleaned["case"],  # type: ignore[arg-type]
+        cleaned["unit"],  # type: ignore[arg-type]
+        at,
+        cleaned["activity"],
+        cleaned["status"],
+        cleaned["resource"],
+    )
+
+
+class CsvRows:
+    """Rows from CSV records: the first record is the header, named by ``mapping``."""
+
+    def __init__(self, mapping: Mapping, assume_tz: tzinfo | None) -> None:
+        self.mapping = mapping
+        self.assume_tz = assume_tz
+        self._columns: dict[str, int] | None = None
+
+    def header(self, fields: list[str]) -> None:
+        names = [name.strip() for name in fields]
+        index = {name: i for i, name in reversed(list(enumerate(names)))}
+        columns: dict[str, int] = {}
+        missing = []
+        for name, column in self.mapping.as_dict().items():
+            if column is None:
+                continue
+            if column in index:
+                columns[name] = index[column]
+            elif name in REQUIRED or name in self.mapping.explicit:
+                missing.append(f"{name} (column {column!r})")
+        if missing:
+            raise Invalid(
+                f"the header has no column for {', '.join(missing)}; it has "
+                f"{', '.join(repr(n) for n in names[:20])}. Name the columns with the "
+                "query parameters case, unit, time, activity, status, resource",
+                loc=("query",),
+            )
+        self._columns = columns
+
+    @property
+    def has_header(self) -> bool:
+        return self._columns is not None
+
+    def row(self, line: int, fields: list[str]) -> Row | str:
+        assert self._columns is not None
+        width = len(fields)
+        values = {name: fields[i] if i < width else None for name, i in self._columns.items()}
+        return make_row(line, values, self.assume_tz)

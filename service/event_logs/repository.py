@@ -1,0 +1,297 @@
+"""Queries over event logs: the fast row writer, and discovery in SQL.
+
+Discovery runs in the database with window functions (SQLite ≥ 3.25, PostgreSQL): each
+case's rows ordered by time then position (the primary key's order), ``LEAD`` pairing each
+row with the next, transfers where the unit changes, and ``LEAD`` again over the transfers
+for ping-pongs. Percentiles are ranks over the sorted waits (``ROW_NUMBER``), so memory
+stays in the database whatever the size of the log.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import Select, bindparam, delete, func, select, text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.types import BigInteger, String, Uuid
+
+from service.event_logs.models import EventLog, EventLogRow
+from service.event_logs.parsing import Row
+
+_COLUMNS = ("log_id", "case_ref", "at_us", "position", "unit", "activity", "status", "resource")
+_SQLITE_INSERT = (
+    f"INSERT INTO event_log_rows ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
+)
+_PG_COPY = f"COPY event_log_rows ({', '.join(_COLUMNS)}) FROM STDIN"
+
+
+def listing() -> Select[Any]:
+    return select(EventLog)
+
+
+def by_key(key: str) -> Select[Any]:
+    return select(EventLog).where(EventLog.key == key)
+
+
+async def get_by_key(session: AsyncSession, key: str) -> EventLog | None:
+    return (await session.scalars(by_key(key))).first()
+
+
+async def insert_rows(session: AsyncSession, log_id: UUID, rows: Sequence[Row]) -> None:
+    """Append rows: one ``executemany`` on SQLite, one ``COPY`` on PostgreSQL."""
+    if not rows:
+        return
+    connection = await session.connection()
+    if connection.dialect.name == "sqlite":
+        log = log_id.hex  # how SQLite stores a Uuid column
+        await connection.exec_driver_sql(
+            _SQLITE_INSERT,
+            [
+                (log, r.case_ref, r.at_us, r.position, r.unit, r.activity, r.status, r.resource)
+                for r in rows
+            ],
+        )
+        return
+    raw = await connection.get_raw_connection()
+    driver = raw.driver_connection
+    assert driver is not None
+    driver_error = connection.dialect.loaded_dbapi.Error
+    try:
+        async with driver.cursor() as cursor, cursor.copy(_PG_COPY) as copy:
+            write = copy.write_row
+            for r in rows:
+                await write(
+                    (
+                        log_id,
+                        r.case_ref,
+                        r.at_us,
+                        r.position,
+                        r.unit,
+                        r.activity,
+                        r.status,
+                        r.resource,
+                    )
+                )
+    except driver_error as exc:
+        # Wrapped as SQLAlchemy wraps its own, so callers see one kind of database error.
+        raise DBAPIError.instance(_PG_COPY, None, exc, driver_error) from exc
+
+
+async def delete_rows(session: AsyncSession, log_id: UUID) -> None:
+    await session.execute(delete(EventLogRow).where(EventLogRow.log_id == log_id))
+
+
+@dataclass(frozen=True)
+class Totals:
+    events: int
+    cases: int
+    units: int
+    first_us: int | None
+    last_us: int | None
+
+
+async def totals(session: AsyncSession, log_id: UUID) -> Totals:
+    statement = select(
+        func.count(),
+        func.count(EventLogRow.case_ref.distinct()),
+        func.count(EventLogRow.unit.distinct()),
+        func.min(EventLogRow.at_us),
+        func.max(EventLogRow.at_us),
+    ).where(EventLogRow.log_id == log_id)
+    events, cases, units, first, last = (await session.execute(statement)).one()
+    return Totals(events, cases, units, first, last)
+
+
+# Discovery --------------------------------------------------------------------------------------
+
+
+def _steps_sql(paused: bool) -> str:
+    """Transfers of the log (case, src, dst, wait, ping); ``ping`` is 1 when the case's next
+    transfer goes back (A -> B -> A with repeats collapsed: consecutive transfers)."""
+    pause = "status IN :pauses" if paused else "1 = 0"
+    return f"""
+    ordered AS (
+        SELECT case_ref, unit, at_us, position, status,
+               LEAD(unit) OVER (PARTITION BY case_ref ORDER BY at_us, position) AS next_unit,
+               LEAD(at_us) OVER (PARTITION BY case_ref ORDER BY at_us, position) AS next_at
+        FROM event_log_rows
+        WHERE log_id = :log
+    ),
+    transfers AS (
+        SELECT case_ref, at_us, position, unit AS src, next_unit AS dst,
+               CASE WHEN {pause} THEN 0 ELSE next_at - at_us END AS wait
+        FROM ordered
+        WHERE next_unit IS NOT NULL AND next_unit <> unit
+    ),
+    steps AS (
+        SELECT case_ref, src, dst, wait,
+               CASE WHEN LEAD(dst) OVER (PARTITION BY case_ref ORDER BY at_us, position) = src
+                    THEN 1 ELSE 0 END AS ping
+        FROM transfers
+    )"""
+
+
+def _bind(statement: Any, log_id: UUID, pauses: Sequence[str]) -> Any:
+    binds = [bindparam("log", log_id, type_=Uuid())]
+    if pauses:
+        binds.append(bindparam("pauses", list(pauses), expanding=True, type_=String()))
+    return statement.bindparams(*binds)
+
+
+@dataclass(frozen=True)
+class CaseStats:
+    transfers: int
+    cases_with_transfer: int
+    ping_pongs: int
+    cases_with_ping_pong: int
+    max_per_case: int
+    # Transfers per case at the asked ranks among all cases (absent: 0).
+    at_rank: dict[int, int]
+
+
+async def case_stats(
+    session: AsyncSession, log_id: UUID, pauses: Sequence[str], cases: int, ranks: Sequence[int]
+) -> CaseStats:
+    """Per-case transfer counts, and the count at each of ``ranks`` (1-based) among all
+    ``cases`` sorted by it: the cases without a transfer (0) come first, so rank r is rank
+    r - (cases - cases with a transfer) among those that have one; ranks before them are 0."""
+    wanted = sorted({r for r in ranks if r >= 1}) or [0]
+    rank_binds = ", ".join(f":r{i}" for i in range(len(wanted)))
+    sql = f"""
+    WITH {_steps_sql(bool(pauses))},
+    per_case AS (
+        SELECT case_ref, COUNT(*) AS t, SUM(ping) AS p FROM steps GROUP BY case_ref
+    ),
+    ranked AS (
+        SELECT t, p, ROW_NUMBER() OVER (ORDER BY t) AS rn, COUNT(*) OVER () AS m FROM per_case
+    )
+    SELECT 0 AS kind, COALESCE(SUM(t), 0), COUNT(*), COALESCE(SUM(p), 0),
+           COALESCE(SUM(CASE WHEN p > 0 THEN 1 ELSE 0 END), 0), COALESCE(MAX(t), 0)
+    FROM ranked
+    UNION ALL
+    SELECT 1, rn + :cases - m, t, 0, 0, 0 FROM ranked WHERE rn + :cases - m IN ({rank_binds})
+    """
+    statement = _bind(text(sql), log_id, pauses).bindparams(
+        bindparam("cases", cases, type_=BigInteger()),
+        *[bindparam(f"r{i}", r, type_=BigInteger()) for i, r in enumerate(wanted)],
+    )
+    rows = (await session.execute(statement)).all()
+    totals_row = next(r for r in rows if r[0] == 0)
+    at_rank = {int(r[1]): int(r[2]) for r in rows if r[0] == 1}
+    return CaseStats(
+        transfers=int(totals_row[1]),
+        cases_with_transfer=int(totals_row[2]),
+        ping_pongs=int(totals_row[3]),
+        cases_with_ping_pong=int(totals_row[4]),
+        max_per_case=int(totals_row[5]),
+        at_rank=at_rank,
+    )
+
+
+@dataclass(frozen=True)
+class ArcRow:
+    source: str
+    target: str
+    count: int
+    cases: int
+    ping_pongs: int
+    wait_median_us: int
+    wait_p80_us: int
+    wait_p90_us: int
+    wait_max_us: int
+
+
+def _collate(dialect: str) -> str:
+    # Code-point order on both: PostgreSQL's default collation depends on the locale.
+    return ' COLLATE "C"' if dialect == "postgresql" else ""
+
+
+def _arcs_sql(paused: bool, dialect: str, *, after: bool, limit: bool, only: bool) -> str:
+    c = _collate(dialect)
+    conditions = []
+    if after:
+        conditions.append(
+            f"(arc_count < :a_count OR (arc_count = :a_count AND (src{c} > :a_src"
+            f" OR (src = :a_src AND dst{c} > :a_dst))))"
+        )
+    if only:
+        conditions.append("src = :o_src AND dst = :o_dst")
+    where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
+    return f"""
+    WITH {_steps_sql(paused)},
+    ranked AS (
+        SELECT src, dst, case_ref, wait, ping,
+               ROW_NUMBER() OVER (PARTITION BY src, dst ORDER BY wait) AS rn,
+               COUNT(*) OVER (PARTITION BY src, dst) AS n
+        FROM steps
+    ),
+    arcs AS (
+        SELECT src, dst, COUNT(*) AS arc_count, COUNT(DISTINCT case_ref) AS cases,
+               SUM(ping) AS ping_pongs, MAX(wait) AS wait_max,
+               MIN(CASE WHEN rn = (n + 1) / 2 THEN wait END) AS median_low,
+               MIN(CASE WHEN rn = n / 2 + 1 THEN wait END) AS median_high,
+               MIN(CASE WHEN rn = (8 * n + 9) / 10 THEN wait END) AS p80,
+               MIN(CASE WHEN rn = (9 * n + 9) / 10 THEN wait END) AS p90
+        FROM ranked
+        GROUP BY src, dst
+    )
+    SELECT src, dst, arc_count, cases, ping_pongs, median_low, median_high, p80, p90, wait_max
+    FROM arcs
+    {where}
+    ORDER BY arc_count DESC, src{c}, dst{c}
+    {"LIMIT :limit" if limit else ""}
+    """
+
+
+async def arcs(
+    session: AsyncSession,
+    log_id: UUID,
+    pauses: Sequence[str],
+    *,
+    limit: int | None = None,
+    after: tuple[int, str, str] | None = None,
+    only: tuple[str, str] | None = None,
+) -> list[ArcRow]:
+    """Arcs, most transfers first (then by names, in code-point order)."""
+    dialect = session.get_bind().dialect.name
+    sql = _arcs_sql(
+        bool(pauses),
+        dialect,
+        after=after is not None,
+        limit=limit is not None,
+        only=only is not None,
+    )
+    statement = _bind(text(sql), log_id, pauses)
+    if after is not None:
+        statement = statement.bindparams(
+            bindparam("a_count", after[0], type_=BigInteger()),
+            bindparam("a_src", after[1], type_=String()),
+            bindparam("a_dst", after[2], type_=String()),
+        )
+    if only is not None:
+        statement = statement.bindparams(
+            bindparam("o_src", only[0], type_=String()), bindparam("o_dst", only[1], type_=String())
+        )
+    if limit is not None:
+        statement = statement.bindparams(bindparam("limit", limit, type_=BigInteger()))
+    result = await session.execute(statement)
+    return [
+        ArcRow(
+            source=r[0],
+            target=r[1],
+            count=int(r[2]),
+            cases=int(r[3]),
+            ping_pongs=int(r[4]),
+            # The mean of the two middle waits (the same wait when the count is odd),
+            # rounded down to the microsecond.
+            wait_median_us=(int(r[5]) + int(r[6])) // 2,
+            wait_p80_us=int(r[7]),
+            wait_p90_us=int(r[8]),
+            wait_max_us=int(r[9]),
+        )
+        for r in result.all()
+    ]

@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from pydantic import Field
+
+from service.core.fields import DurationRead, ReadModel
+from service.event_logs.constants import LogFormat, LogStatus
+
+
+class Rejection(ReadModel):
+    line: int = Field(description="1-based line of the file where the rejected row starts.")
+    reason: str
+
+
+class EventLogRead(ReadModel):
+    key: str
+    name: str
+    format: LogFormat
+    status: LogStatus = Field(
+        description="importing (counts grow as it goes), ready, or failed (see failure_reason; "
+        "a failed import keeps none of its rows)."
+    )
+    failure_reason: str | None
+    mapping: dict = Field(description="Where each field was read from, and assume_tz.")
+    bytes_read: int = Field(description="Bytes of the body received (compressed, if it was).")
+    rows_read: int = Field(description="Rows (records) read, header excluded.")
+    events: int = Field(description="Rows kept.")
+    cases: int
+    units: int
+    rejected: int = Field(description="Rows refused: no case, unit or time, or an unreadable time.")
+    rejections: list[Rejection] = Field(description="The first rejected rows, by line.")
+    first_at: datetime | None
+    last_at: datetime | None
+    created_at: datetime
+    finished_at: datetime | None
+
+
+class Spread(ReadModel):
+    median: float
+    p90: int
+    max: int
+
+
+class SummaryRead(ReadModel):
+    log: str
+    cases: int
+    events: int
+    units: int
+    transfers: int = Field(description="Consecutive rows of a case at different units.")
+    cases_with_transfer: int
+    ping_pongs: int = Field(description="A -> B -> A in a case's units, repeats collapsed.")
+    cases_with_ping_pong: int
+    transfers_per_case: Spread = Field(
+        description="Over every case (those without a transfer count 0); nearest-rank p90."
+    )
+    first_at: datetime | None
+    last_at: datetime | None
+    pause_statuses: list[str]
+
+
+class WaitRead(ReadModel):
+    median: DurationRead
+    p90: DurationRead
+    max: DurationRead
+
+
+class ArcRead(ReadModel):
+    source: str = Field(serialization_alias="from", description="The unit, as named in the log.")
+    target: str = Field(serialization_alias="to")
+    count: int = Field(description="Transfers from `from` to `to`.")
+    cases: int = Field(description="Distinct cases with such a transfer.")
+    ping_pongs: int = Field(description="Ping-pongs whose first step is this arc (A -> B -> A).")
+    wait: WaitRead = Field(
+        description="From the row at `from` to the next row at `to`, less paused time: "
+        "median, nearest-rank p90, max."
+    )
+
+
+def wait_read(median_us: int, p90_us: int, max_us: int) -> WaitRead:
+    return WaitRead(
+        median=timedelta(microseconds=median_us),
+        p90=timedelta(microseconds=p90_us),
+        max=timedelta(microseconds=max_us),
+    )

@@ -1,0 +1,169 @@
+"""Event logs: reading, deleting, and discovering the handoffs in them (SCORING.md,
+"Discovery from event logs"). Importing is ``service.event_logs.importer``."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Sequence
+
+import orjson
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.core.errors import Conflict, Invalid, NotFoundFor
+from service.core.pagination import InvalidCursor, PageRequest, paginate
+from service.core.permissions import Action, Principal
+from service.event_logs import repository
+from service.event_logs.constants import LogStatus
+from service.event_logs.errors import RESOURCE, hidden_from_partners
+from service.event_logs.models import EventLog
+from service.event_logs.repository import ArcRow
+from service.event_logs.schemas import ArcRead, Spread, SummaryRead, wait_read
+from service.event_logs.stats import median_ranks, nearest_rank
+
+MAX_PAUSE_STATUSES = 20
+
+
+class LogNotReady(Conflict):
+    code = "log_not_ready"
+
+
+async def get(session: AsyncSession, principal: Principal, key: str) -> EventLog:
+    principal.require(Action.handoffs_read)
+    hidden_from_partners(principal, key)
+    log = await repository.get_by_key(session, key)
+    if log is None:
+        raise NotFoundFor(RESOURCE, key)
+    return log
+
+
+async def get_ready(session: AsyncSession, principal: Principal, key: str) -> EventLog:
+    log = await get(session, principal, key)
+    if log.status != LogStatus.ready.value:
+        raise LogNotReady(
+            f"event log {key!r} is {log.status}; discovery needs a ready log",
+            key=key,
+            log_status=log.status,
+        )
+    return log
+
+
+async def list_page(
+    session: AsyncSession, principal: Principal, page: PageRequest
+) -> tuple[list[EventLog], str | None]:
+    principal.require(Action.handoffs_read)
+    hidden_from_partners(principal, None)
+    statement = repository.listing()
+    return await paginate(
+        session, statement, order_by=(EventLog.created_at.desc(), EventLog.id), page=page
+    )
+
+
+async def delete(session: AsyncSession, principal: Principal, key: str) -> None:
+    """The log and its rows (an import still running stops at its next batch)."""
+    principal.require(Action.events_write)
+    hidden_from_partners(principal, key)
+    log = await repository.get_by_key(session, key)
+    if log is None:
+        raise NotFoundFor(RESOURCE, key)
+    await repository.delete_rows(session, log.id)
+    await session.delete(log)
+    await session.flush()
+
+
+def pause_list(statuses: Sequence[str] | None) -> list[str]:
+    """``pause_statuses`` as given: repeated or comma-separated, blanks ignored."""
+    names: list[str] = []
+    for value in statuses or ():
+        for part in value.split(","):
+            part = part.strip()
+            if part and part not in names:
+                names.append(part)
+    if len(names) > MAX_PAUSE_STATUSES:
+        raise Invalid(
+            f"at most {MAX_PAUSE_STATUSES} pause statuses", loc=("query", "pause_statuses")
+        )
+    return names
+
+
+async def summary(
+    session: AsyncSession, principal: Principal, key: str, pause_statuses: Sequence[str] = ()
+) -> SummaryRead:
+    log = await get_ready(session, principal, key)
+    pauses = pause_list(pause_statuses)
+    cases = log.cases
+    low, high = median_ranks(cases)
+    p90 = nearest_rank(cases, 90)
+    stats = await repository.case_stats(session, log.id, pauses, cases, ranks=[low, high, p90])
+
+    def at(rank: int) -> int:
+        return stats.at_rank.get(rank, 0)
+
+    median = (at(low) + at(high)) / 2
+    return SummaryRead(
+        log=log.key,
+        cases=cases,
+        events=log.events,
+        units=log.units,
+        transfers=stats.transfers,
+        cases_with_transfer=stats.cases_with_transfer,
+        ping_pongs=stats.ping_pongs,
+        cases_with_ping_pong=stats.cases_with_ping_pong,
+        transfers_per_case=Spread(median=median, p90=at(p90), max=stats.max_per_case),
+        first_at=log.first_at,
+        last_at=log.last_at,
+        pause_statuses=pauses,
+    )
+
+
+def arc_read(arc: ArcRow) -> ArcRead:
+    return ArcRead(
+        source=arc.source,
+        target=arc.target,
+        count=arc.count,
+        cases=arc.cases,
+        ping_pongs=arc.ping_pongs,
+        wait=wait_read(arc.wait_median_us, arc.wait_p90_us, arc.wait_max_us),
+    )
+
+
+async def handoffs(
+    session: AsyncSession,
+    principal: Principal,
+    key: str,
+    page: PageRequest,
+    pause_statuses: Sequence[str] = (),
+) -> tuple[list[ArcRow], str | None]:
+    """Discovered arcs, most transfers first, a page at a time."""
+    log = await get_ready(session, principal, key)
+    pauses = pause_list(pause_statuses)
+    after = _decode_arc_cursor(page.cursor) if page.cursor else None
+    rows = await repository.arcs(session, log.id, pauses, limit=page.limit + 1, after=after)
+    if len(rows) <= page.limit:
+        return rows, None
+    rows = rows[: page.limit]
+    last = rows[-1]
+    return rows, _encode_arc_cursor((last.count, last.source, last.target))
+
+
+def _encode_arc_cursor(values: tuple[int, str, str]) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps(list(values))).rstrip(b"=").decode()
+
+
+def _decode_arc_cursor(cursor: str) -> tuple[int, str, str]:
+    try:
+        values = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (binascii.Error, ValueError, orjson.JSONDecodeError):
+        values = None
+    if (
+        isinstance(values, list)
+        and len(values) == 3
+        and isinstance(values[0], int)
+        and not isinstance(values[0], bool)
+        and 0 <= values[0] < 2**63
+        and all(isinstance(v, str) and len(v) <= 200 and "\x00" not in v for v in values[1:])
+    ):
+        return values[0], values[1], values[2]
+    raise InvalidCursor(
+        "cursor is malformed or belongs to another listing", loc=("query", "cursor")
+    )

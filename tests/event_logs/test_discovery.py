@@ -1,0 +1,136 @@
+"""Summary and handoffs of small logs, against numbers worked out by hand (logs.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.event_logs.logs import ARCS, FD, LOG, SUMMARY
+from tests.problems import assert_problem
+
+CSV = {"Content-Type": "text/csv"}
+
+
+@pytest.fixture
+async def support(client, keys) -> str:
+    response = await client.post(
+        "/v1/event-logs?key=support", content=LOG.encode(), headers={**CSV, **await keys.writer()}
+    )
+    assert response.status_code == 201, response.text
+    return "support"
+
+
+class TestSummary:
+    async def test_counts_transfers_and_ping_pongs(self, client, keys, support):
+        response = await client.get(
+            f"/v1/event-logs/{support}/summary", headers=await keys.reader()
+        )
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert {k: body[k] for k in SUMMARY} == SUMMARY
+        assert body["first_at"] == "2026-11-02T08:00:00Z"
+        assert body["last_at"] == "2026-11-03T08:00:00Z"
+        assert body["pause_statuses"] == []
+
+    async def test_the_same_numbers_twice(self, client, keys, support):
+        headers = await keys.reader()
+        first = await client.get(f"/v1/event-logs/{support}/summary", headers=headers)
+        second = await client.get(f"/v1/event-logs/{support}/summary", headers=headers)
+        assert first.json() == second.json()
+
+    async def test_a_log_of_single_events_has_no_transfer(self, client, keys):
+        text = "case,unit,time\nc1,A,2026-11-02T09:00:00Z\nc2,B,2026-11-02T09:00:00Z\n"
+        await client.post(
+            "/v1/event-logs?key=lonely",
+            content=text.encode(),
+            headers={**CSV, **await keys.writer()},
+        )
+        body = (
+            await client.get("/v1/event-logs/lonely/summary", headers=await keys.reader())
+        ).json()
+        assert (body["cases"], body["transfers"], body["ping_pongs"]) == (2, 0, 0)
+        assert body["transfers_per_case"] == {"median": 0.0, "p90": 0, "max": 0}
+        arcs = (
+            await client.get("/v1/event-logs/lonely/handoffs", headers=await keys.reader())
+        ).json()
+        assert arcs == {"items": [], "next_cursor": None}
+
+    async def test_repeats_collapse_before_ping_pongs_are_counted(self, client, keys):
+        # A A B B A B: transfers A->B, B->A, A->B; ping-pongs A->B->A and B->A->B.
+        times = [f"2026-11-02T0{h}:00:00Z" for h in range(1, 7)]
+        units = ["A", "A", "B", "B", "A", "B"]
+        text = "case,unit,time\n" + "".join(
+            f"c,{u},{t}\n" for u, t in zip(units, times, strict=True)
+        )
+        await client.post(
+            "/v1/event-logs?key=pp", content=text.encode(), headers={**CSV, **await keys.writer()}
+        )
+        body = (await client.get("/v1/event-logs/pp/summary", headers=await keys.reader())).json()
+        assert (body["transfers"], body["ping_pongs"], body["cases_with_ping_pong"]) == (3, 2, 1)
+        arcs = (await client.get("/v1/event-logs/pp/handoffs", headers=await keys.reader())).json()[
+            "items"
+        ]
+        assert [(a["from"], a["to"], a["count"], a["ping_pongs"]) for a in arcs] == [
+            ("A", "B", 2, 1),
+            ("B", "A", 1, 1),
+        ]
+        # A->B waits: 1h (A at 02:00 -> B at 03:00) and 1h (A at 05:00 -> B at 06:00).
+        assert arcs[0]["wait"] == {"median": "PT1H", "p90": "PT1H", "max": "PT1H"}
+
+    async def test_a_log_still_importing_or_failed_has_no_summary(self, client, keys):
+        await client.post(
+            "/v1/event-logs?key=bad&case=nope",
+            content=LOG.encode(),
+            headers={**CSV, **await keys.writer()},
+        )
+        response = await client.get("/v1/event-logs/bad/summary", headers=await keys.reader())
+        assert_problem(response, 409, "log_not_ready")
+
+    async def test_an_unknown_log_is_404(self, client, keys):
+        response = await client.get("/v1/event-logs/nope/handoffs", headers=await keys.reader())
+        assert_problem(response, 404, "not_found")
+
+
+class TestHandoffs:
+    async def test_arcs_most_frequent_first_with_waits(self, client, keys, support):
+        response = await client.get(
+            f"/v1/event-logs/{support}/handoffs", headers=await keys.reader()
+        )
+        assert response.status_code == 200, response.text
+        assert response.json() == {"items": ARCS, "next_cursor": None}
+
+    async def test_paused_time_does_not_count(self, client, keys, support):
+        response = await client.get(
+            f"/v1/event-logs/{support}/handoffs?pause_statuses=waiting%20on%20customer",
+            headers=await keys.reader(),
+        )
+        first = response.json()["items"][0]
+        assert (first["from"], first["to"]) == ("Billing", FD)
+        # c2's 2h at Billing were spent waiting on the customer: both waits are 0.
+        assert first["wait"] == {"median": "PT0S", "p90": "PT0S", "max": "PT0S"}
+        assert response.json()["items"][1:] == ARCS[1:]
+        summary = await client.get(
+            f"/v1/event-logs/{support}/summary?pause_statuses=waiting%20on%20customer,other",
+            headers=await keys.reader(),
+        )
+        assert summary.json()["pause_statuses"] == ["waiting on customer", "other"]
+        assert summary.json()["transfers"] == SUMMARY["transfers"]
+
+    async def test_pages_follow_each_other(self, client, keys, support):
+        headers = await keys.reader()
+        seen, cursor = [], None
+        while True:
+            url = f"/v1/event-logs/{support}/handoffs?limit=1" + (
+                f"&cursor={cursor}" if cursor else ""
+            )
+            page = (await client.get(url, headers=headers)).json()
+            seen.extend(page["items"])
+            cursor = page["next_cursor"]
+            if cursor is None:
+                break
+        assert seen == ARCS
+
+    async def test_a_forged_cursor_is_refused(self, client, keys, support):
+        response = await client.get(
+            f"/v1/event-logs/{support}/handoffs?cursor=bm90LWpzb24", headers=await keys.reader()
+        )
+        assert_problem(response, 422, "invalid_cursor")
