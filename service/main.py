@@ -26,6 +26,7 @@ from service.api.rest import OPERATIONS_ROUTER, STREAMING_PATHS, V1_ROUTERS, api
 from service.core.config import Settings, get_settings
 from service.core.db import Database
 from service.core.telemetry import configure_logging
+from service.dashboard import router as dashboard
 from service.graphql.schema import graphql_router
 from service.webhooks import dispatcher
 
@@ -87,6 +88,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.api_routes = api_routes()
     problems.install(app)
     docs.install(app)
+    dashboard.install(app)
     app.include_router(OPERATIONS_ROUTER)
     for router in V1_ROUTERS:
         app.include_router(router, dependencies=[Depends(reject_unknown_query)])

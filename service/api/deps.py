@@ -16,6 +16,7 @@ from service.core.errors import BadRequest, Invalid, Unauthenticated
 from service.core.fields import EXTERNAL_ID_PATTERN, KEY_PATTERN
 from service.core.pagination import PageRequest
 from service.core.permissions import Action, Principal
+from service.dashboard import sessions as dashboard_sessions
 
 
 def get_write_sessions(request: Request) -> async_sessionmaker[AsyncSession]:
@@ -86,10 +87,19 @@ _bearer = BearerKey(
 bearer_credentials = _bearer
 
 
+def dashboard_session(request: Request) -> str | None:
+    """The dashboard's session cookie, on the same-origin calls its page makes (else None)."""
+    return dashboard_sessions.token_of(request.cookies, request.headers)
+
+
 async def get_principal(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     sessions: ReadSessionsDep,
+    dashboard_token: Annotated[str | None, Depends(dashboard_session)] = None,
 ) -> Principal:
+    if credentials is None and dashboard_token is not None:
+        async with sessions() as session:
+            return await dashboard_sessions.authenticate(session, dashboard_token)
     if credentials is None:
         raise Unauthenticated("send an API key as 'Authorization: Bearer <secret>'")
     # A short transaction of its own: the key lookup never holds a connection for the

@@ -1,0 +1,757 @@
+// SiloSpan dashboard: the customer at the centre, units on their rings, handoffs between them.
+// Plain JavaScript and inline SVG; every number comes from the service's REST API (/v1),
+// read with the session cookie the sign-in set, so it shows what the signed-in key may read.
+"use strict";
+
+(() => {
+  const SVG = "http://www.w3.org/2000/svg";
+  const SESSION_HEADER = { "X-SiloSpan-Session": "1", Accept: "application/json" };
+  // Health bands for the colours (method v1 scores are 0-100; null means no data: grey).
+  const BANDS = [
+    { name: "good", min: 80, label: "healthy: 80 and above" },
+    { name: "watch", min: 60, label: "at risk: 60 to under 80" },
+    { name: "poor", min: -Infinity, label: "poor: under 60" },
+  ];
+  const OUTSIDE = new Set(["partner", "supplier", "channel", "alliance"]);
+  const PAGE = 500;
+  const DAY = 86400000;
+
+  const $ = (id) => document.getElementById(id);
+  const state = { who: null, data: null, selected: null, conflicts: null };
+
+  class SignedOut extends Error {}
+
+  // ---- the API ---------------------------------------------------------------------------
+
+  async function call(method, path, params, body) {
+    const url = new URL(path, document.baseURI);
+    for (const [k, v] of Object.entries(params || {})) {
+      if (v !== undefined && v !== null) url.searchParams.set(k, v);
+    }
+    const init = { method, headers: { ...SESSION_HEADER }, credentials: "same-origin" };
+    if (body !== undefined) {
+      init.headers["Content-Type"] = "application/json";
+      init.body = JSON.stringify(body);
+    }
+    const response = await fetch(url, init);
+    if (response.status === 204) return null;
+    const payload = await response.json().catch(() => null);
+    if (response.status === 401) throw new SignedOut((payload && payload.detail) || "signed out");
+    if (!response.ok) {
+      throw new Error((payload && payload.detail) || `${response.status} ${response.statusText}`);
+    }
+    return payload;
+  }
+
+  const get = (path, params) => call("GET", path, params);
+
+  async function every(path, params) {
+    const items = [];
+    let cursor = null;
+    do {
+      const page = await get(path, { ...params, limit: PAGE, cursor });
+      items.push(...page.items);
+      cursor = page.next_cursor;
+    } while (cursor);
+    return items;
+  }
+
+  // ---- the window, kept in the address -----------------------------------------------------
+
+  const isoDay = (date) => date.toISOString().slice(0, 10);
+  const validDay = (text) => /^\d{4}-\d{2}-\d{2}$/.test(text || "") && !isNaN(Date.parse(text));
+
+  function readWindow() {
+    const query = new URLSearchParams(location.search);
+    const today = new Date(Math.floor(Date.now() / DAY) * DAY);
+    let to = validDay(query.get("to")) ? query.get("to") : isoDay(today);
+    let from = validDay(query.get("from")) ? query.get("from") : isoDay(new Date(today - 89 * DAY));
+    if (from > to) [from, to] = [to, from];
+    return { from, to };
+  }
+
+  // The API's window is [from, to): the last day shown is included, so `to` is the next day.
+  function apiWindow(win) {
+    const end = new Date(Date.parse(win.to) + DAY);
+    return { from: `${win.from}T00:00:00Z`, to: `${isoDay(end)}T00:00:00Z` };
+  }
+
+  function keepWindow(win, push) {
+    const url = new URL(location.href);
+    url.searchParams.set("from", win.from);
+    url.searchParams.set("to", win.to);
+    history[push ? "pushState" : "replaceState"](null, "", url);
+    $("window-from").value = win.from;
+    $("window-to").value = win.to;
+  }
+
+  // ---- sign-in -----------------------------------------------------------------------------
+
+  function showSignIn(message) {
+    state.who = null;
+    $("board").hidden = true;
+    $("who").hidden = true;
+    $("window").hidden = true;
+    $("sign-in").hidden = false;
+    $("sign-in-error").textContent = message || "";
+    $("api-key").focus();
+  }
+
+  function showBoard(who) {
+    state.who = who;
+    $("sign-in").hidden = true;
+    $("board").hidden = false;
+    $("who").hidden = false;
+    $("window").hidden = false;
+    const role = who.partner ? `partner: ${who.partner}` : who.role;
+    $("who-name").textContent = `${who.name} (${role})`;
+  }
+
+  async function signIn(event) {
+    event.preventDefault();
+    const input = $("api-key");
+    const key = input.value.trim();
+    input.value = ""; // the key is not kept by the page
+    try {
+      showBoard(await call("POST", "dashboard/session", {}, { key }));
+      await load();
+    } catch (error) {
+      showSignIn(error.message);
+    }
+  }
+
+  async function signOut() {
+    try {
+      await call("DELETE", "dashboard/session");
+    } finally {
+      state.data = null;
+      $("rings").replaceChildren();
+      showSignIn("Signed out.");
+    }
+  }
+
+  // ---- loading -----------------------------------------------------------------------------
+
+  function setStatus(text) {
+    $("status").textContent = text;
+  }
+
+  async function load() {
+    const win = readWindow();
+    keepWindow(win, false);
+    const range = apiWindow(win);
+    const started = performance.now();
+    const board = $("board");
+    board.dataset.state = "loading";
+    setStatus("Loading…");
+    try {
+      const [units, handoffs, scores, touchpoints] = await Promise.all([
+        every("v1/units"),
+        every("v1/handoffs", { status: "active" }),
+        every("v1/scores/handoffs", range),
+        every("v1/touchpoints"),
+      ]);
+      const scoreOf = new Map(scores.map((s) => [s.subject.key, s]));
+      state.data = { units, handoffs, scoreOf, touchpoints, range, win };
+      state.conflicts = null;
+      render(state.data);
+      const ms = Math.round(performance.now() - started);
+      setStatus(
+        `${units.length} units, ${handoffs.length} active handoffs; window ${win.from} to ` +
+          `${win.to} (inclusive). Loaded in ${ms} ms.`,
+      );
+      board.dataset.state = "ready";
+    } catch (error) {
+      board.dataset.state = "error";
+      if (error instanceof SignedOut) {
+        showSignIn(`Your session ended: ${error.message}`);
+      } else {
+        setStatus(`Could not load: ${error.message}`);
+      }
+    }
+  }
+
+  // ---- drawing -----------------------------------------------------------------------------
+
+  function el(name, attrs, parent) {
+    const node = document.createElementNS(SVG, name);
+    for (const [k, v] of Object.entries(attrs || {})) node.setAttribute(k, v);
+    if (parent) parent.appendChild(node);
+    return node;
+  }
+
+  function titled(node, text) {
+    el("title", {}, node).textContent = text;
+    return node;
+  }
+
+  const band = (value) =>
+    value === null || value === undefined ? "none" : BANDS.find((b) => value >= b.min).name;
+
+  const polar = (r, a) => ({ x: r * Math.cos(a), y: r * Math.sin(a) });
+  const fmt = (p) => `${p.x.toFixed(1)} ${p.y.toFixed(1)}`;
+
+  function circularMean(angles) {
+    let x = 0;
+    let y = 0;
+    for (const a of angles) {
+      x += Math.cos(a);
+      y += Math.sin(a);
+    }
+    return Math.atan2(y, x);
+  }
+
+  // Positions: ring 1 in key order; each further ring ordered by where its neighbours nearer
+  // the customer sit, so spokes cross as little as a simple rule allows.
+  function layout(units, handoffs) {
+    const rings = new Map();
+    for (const u of units) {
+      if (u.ring === null || u.ring === undefined) continue;
+      if (!rings.has(u.ring)) rings.set(u.ring, []);
+      rings.get(u.ring).push(u);
+    }
+    const depth = Math.max(1, ...rings.keys());
+    const inner = 70;
+    const step = (470 - inner) / depth;
+    const radius = (k) => inner + (k - 0.5) * step;
+    const neighbours = new Map();
+    for (const h of handoffs) {
+      for (const [a, b] of [
+        [h.from_unit, h.to_unit],
+        [h.to_unit, h.from_unit],
+      ]) {
+        if (!a || !b) continue;
+        if (!neighbours.has(a)) neighbours.set(a, []);
+        neighbours.get(a).push(b);
+      }
+    }
+    const pos = new Map();
+    for (let k = 1; k <= depth; k++) {
+      const members = (rings.get(k) || []).slice().sort((a, b) => a.key.localeCompare(b.key));
+      if (!members.length) continue;
+      let order = members;
+      let base = -Math.PI / 2;
+      if (k > 1) {
+        const target = new Map();
+        for (const u of members) {
+          const near = (neighbours.get(u.key) || []).filter((n) => pos.has(n) && pos.get(n).ring < k);
+          target.set(u.key, near.length ? circularMean(near.map((n) => pos.get(n).angle)) : null);
+        }
+        const known = members.filter((u) => target.get(u.key) !== null);
+        known.sort((a, b) => target.get(a.key) - target.get(b.key));
+        order = known.concat(members.filter((u) => target.get(u.key) === null));
+        if (known.length) base = target.get(known[0].key);
+        if (members.length > 1 && known.length) {
+          // start a little before the first target so the ring's slots straddle their targets
+          base -= Math.PI / members.length / 2;
+        }
+      }
+      order.forEach((u, i) => {
+        const angle = base + (2 * Math.PI * i) / order.length;
+        pos.set(u.key, { ring: k, angle, r: radius(k), ...polar(radius(k), angle) });
+      });
+    }
+    return { pos, depth, radius };
+  }
+
+  function render(data) {
+    const svg = $("rings");
+    svg.replaceChildren();
+    svg.dataset.from = data.range.from;
+    svg.dataset.to = data.range.to;
+    const { units, handoffs, scoreOf, touchpoints } = data;
+    const byKey = new Map(units.map((u) => [u.key, u]));
+    const { pos, depth, radius } = layout(units, handoffs);
+
+    // rings and the customer
+    const back = el("g", { class: "rings-back" }, svg);
+    for (let k = depth; k >= 1; k--) {
+      el("circle", { class: "ring", r: radius(k).toFixed(1) }, back);
+      const at = polar(radius(k) + 4, Math.PI * 0.78);
+      const label = el("text", { class: "ring-label", x: at.x.toFixed(1), y: at.y.toFixed(1) }, back);
+      label.textContent = `ring ${k}`;
+    }
+    const customer = el("g", { class: "customer" }, svg);
+    el("circle", { r: 48 }, customer);
+    el("text", { y: 5 }, customer).textContent = "Customer";
+
+    // handoffs drawn: both ends on the picture, or an end this key may not see
+    const hidden = { count: 0 };
+    const apart = [];
+    const drawn = [];
+    for (const h of handoffs) {
+      const from = h.from_unit ? pos.get(h.from_unit) : null;
+      const to = h.to_unit ? pos.get(h.to_unit) : null;
+      const own = from || to;
+      if ((h.from_unit && !from) || (h.to_unit && !to) || !own) {
+        apart.push(h);
+      } else {
+        drawn.push({ h, from, to });
+      }
+    }
+    // an end the key may not see: one marker beside the unit it does see
+    const hiddenAt = new Map();
+    for (const d of drawn) {
+      for (const side of ["from", "to"]) {
+        if (d[side]) continue;
+        const other = side === "from" ? d.to : d.from;
+        const anchorKey = side === "from" ? d.h.to_unit : d.h.from_unit;
+        if (!hiddenAt.has(anchorKey)) {
+          const angle = other.angle + 0.45;
+          const r = Math.max(other.r - 40, 80);
+          hiddenAt.set(anchorKey, { ring: 0, angle, r, ...polar(r, angle), hidden: true });
+          hidden.count++;
+        }
+        d[side] = hiddenAt.get(anchorKey);
+      }
+    }
+    const maxEvents = Math.max(1, ...drawn.map(({ h }) => events(scoreOf.get(h.key))));
+    const pairs = new Map();
+    for (const d of drawn) {
+      const key = [d.from, d.to].map((p) => `${p.x},${p.y}`).sort().join("|");
+      if (!pairs.has(key)) pairs.set(key, []);
+      pairs.get(key).push(d);
+    }
+    const layer = el("g", { class: "handoffs" }, svg);
+    for (const group of pairs.values()) {
+      group.forEach((d, i) => {
+        const offset = (i - (group.length - 1) / 2) * 34;
+        drawHandoff(layer, d, offset, scoreOf.get(d.h.key), maxEvents);
+      });
+    }
+
+    // hidden ends
+    for (const p of hiddenAt.values()) {
+      const g = el("g", { class: "hidden-party" }, svg);
+      el("circle", { cx: p.x.toFixed(1), cy: p.y.toFixed(1), r: 16, class: "hidden-party" }, g);
+      el("text", { x: p.x.toFixed(1), y: (p.y + 30).toFixed(1), class: "hidden-label" }, g)
+        .textContent = "not visible to this key";
+    }
+
+    // units
+    const moments = new Map();
+    for (const t of touchpoints) {
+      if (t.moment_of_truth && t.owner) {
+        if (!moments.has(t.owner)) moments.set(t.owner, []);
+        moments.get(t.owner).push(t.name);
+      }
+    }
+    const crowded = pos.size > 60;
+    const unitLayer = el("g", { class: "units" }, svg);
+    for (const [key, p] of pos) {
+      drawUnit(unitLayer, byKey.get(key), p, moments.get(key), crowded);
+    }
+
+    legend(hidden.count > 0);
+    listApart(units.filter((u) => u.ring === null || u.ring === undefined), apart, scoreOf);
+  }
+
+  function events(score) {
+    return (score && score.details && score.details.counts && score.details.counts.events) || 0;
+  }
+
+  function healthText(score) {
+    if (!score || score.value === null || score.value === undefined) return "no data";
+    return String(score.value);
+  }
+
+  function drawHandoff(layer, d, offset, score, maxEvents) {
+    const { h, from, to } = d;
+    const value = score ? score.value : null;
+    const n = events(score);
+    const width = 1.5 + 9 * Math.sqrt(n / maxEvents);
+    let control;
+    if (from.ring === to.ring && from.ring > 0) {
+      // an arc within the ring, bulging outward
+      let delta = to.angle - from.angle;
+      while (delta > Math.PI) delta -= 2 * Math.PI;
+      while (delta < -Math.PI) delta += 2 * Math.PI;
+      const mid = from.angle + delta / 2;
+      control = polar(from.r * (1 + 0.25 + Math.abs(delta) * 0.08) + offset, mid);
+    } else {
+      // a spoke between rings, bent sideways when several share the same two units
+      const mx = (from.x + to.x) / 2;
+      const my = (from.y + to.y) / 2;
+      const dx = to.x - from.x;
+      const dy = to.y - from.y;
+      const len = Math.hypot(dx, dy) || 1;
+      control = { x: mx - (dy / len) * offset, y: my + (dx / len) * offset };
+    }
+    const g = el(
+      "g",
+      {
+        class: `handoff h-${band(value)}`,
+        "data-handoff": h.key,
+        "data-health": value === null || value === undefined ? "" : String(value),
+        "data-events": String(n),
+        tabindex: "0",
+        role: "button",
+        "aria-label": `Handoff ${h.key}: ${h.from_unit || "a unit not visible"} to ${
+          h.to_unit || "a unit not visible"
+        }, health ${healthText(score)}, ${n} occurrences`,
+      },
+      layer,
+    );
+    titled(g, `${h.key}: ${h.deliverable || ""}\nhealth ${healthText(score)}, ${n} occurrences`);
+    const path = `M ${fmt(from)} Q ${fmt(control)} ${fmt(to)}`;
+    el("path", { d: path, class: "hit" }, g);
+    el("path", { d: path, class: "line", "stroke-width": width.toFixed(2) }, g);
+    // the arrowhead, halfway, pointing from provider to recipient: also the click target
+    const t = 0.55;
+    const at = {
+      x: (1 - t) ** 2 * from.x + 2 * (1 - t) * t * control.x + t ** 2 * to.x,
+      y: (1 - t) ** 2 * from.y + 2 * (1 - t) * t * control.y + t ** 2 * to.y,
+    };
+    const tangent = {
+      x: 2 * (1 - t) * (control.x - from.x) + 2 * t * (to.x - control.x),
+      y: 2 * (1 - t) * (control.y - from.y) + 2 * t * (to.y - control.y),
+    };
+    const angle = (Math.atan2(tangent.y, tangent.x) * 180) / Math.PI;
+    const size = 9 + width / 2;
+    el(
+      "path",
+      {
+        class: "mid",
+        d: `M ${size} 0 L ${-size * 0.7} ${size * 0.75} L ${-size * 0.7} ${-size * 0.75} Z`,
+        transform: `translate(${fmt(at)}) rotate(${angle.toFixed(1)})`,
+      },
+      g,
+    );
+    g.addEventListener("click", () => selectHandoff(h.key, g));
+    g.addEventListener("keydown", (e) => activate(e, () => selectHandoff(h.key, g)));
+  }
+
+  function drawUnit(layer, unit, p, moments, crowded) {
+    const outside = OUTSIDE.has(unit.kind);
+    const g = el(
+      "g",
+      {
+        class: `unit${outside ? " outside" : ""}`,
+        "data-unit": unit.key,
+        "data-ring": String(unit.ring),
+        "data-kind": unit.kind,
+        tabindex: "0",
+        role: "button",
+        "aria-label": `${unit.name} (${unit.kind}${outside ? ", outside party" : ""}), ring ${
+          unit.ring
+        }${moments ? `, owns ${moments.length} moment(s) of truth` : ""}`,
+      },
+      layer,
+    );
+    titled(g, `${unit.name}\n${unit.kind}${outside ? " (outside party)" : ""}, ring ${unit.ring}`);
+    const r = crowded ? 10 : 24;
+    if (outside) {
+      el("rect", {
+        class: "node", x: (p.x - r).toFixed(1), y: (p.y - r).toFixed(1), width: 2 * r,
+        height: 2 * r, rx: 6, transform: `rotate(45 ${fmt(p).replace(" ", " ")})`,
+      }, g);
+    } else {
+      el("circle", { class: "node", cx: p.x.toFixed(1), cy: p.y.toFixed(1), r }, g);
+    }
+    if (!crowded) {
+      // the name outside the node, away from the customer (moments of truth face inward)
+      const out = polar(r + 14, p.angle);
+      const label = el("text", { x: (p.x + out.x).toFixed(1), y: (p.y + out.y + 4).toFixed(1) }, g);
+      label.setAttribute("text-anchor", Math.abs(out.x) < r * 0.5 ? "middle" : out.x > 0 ? "start" : "end");
+      label.textContent = unit.name.length > 26 ? `${unit.name.slice(0, 25)}…` : unit.name;
+    }
+    if (moments && moments.length) {
+      // moments of truth: a red diamond toward the customer, one per moment (up to 3)
+      moments.slice(0, 3).forEach((name, i) => {
+        const q = polar(p.r - r - 12, p.angle + (i - (Math.min(moments.length, 3) - 1) / 2) * 0.12);
+        titled(
+          el("path", {
+            class: "mot",
+            d: `M ${q.x.toFixed(1)} ${(q.y - 8).toFixed(1)} l 7 8 l -7 8 l -7 -8 Z`,
+            "data-moment-of-truth": name,
+          }, g),
+          `Moment of truth: ${name}`,
+        );
+      });
+    }
+    g.addEventListener("click", () => selectUnit(unit.key, g));
+    g.addEventListener("keydown", (e) => activate(e, () => selectUnit(unit.key, g)));
+  }
+
+  function activate(event, action) {
+    if (event.key === "Enter" || event.key === " ") {
+      event.preventDefault();
+      action();
+    }
+  }
+
+  function legend(hasHidden) {
+    const list = $("legend");
+    list.replaceChildren();
+    const item = (cls, text) => {
+      const li = document.createElement("li");
+      const swatch = document.createElement("span");
+      swatch.className = `swatch ${cls}`;
+      li.append(swatch, text);
+      list.appendChild(li);
+    };
+    for (const b of BANDS) item(b.name, `Handoff health ${b.label}`);
+    item("none", "no data in the window (grey, never green)");
+    const more = document.createElement("li");
+    more.textContent =
+      "Width: occurrences in the window. Arrow: provider to recipient. Circle: department or " +
+      "team; dashed diamond: outside party (partner, supplier, channel, alliance); red " +
+      "diamond: a moment of truth owned on ring 1." +
+      (hasHidden ? " Grey dashed circle: units this key may not see." : "");
+    list.appendChild(more);
+  }
+
+  function listApart(unconnected, apart, scoreOf) {
+    const list = $("unconnected");
+    list.replaceChildren();
+    for (const u of unconnected) {
+      const li = document.createElement("li");
+      const button = document.createElement("button");
+      button.type = "button";
+      button.dataset.unconnectedUnit = u.key;
+      button.textContent = `${u.name} (${u.kind})`;
+      button.addEventListener("click", () => selectUnit(u.key, button));
+      li.appendChild(button);
+      list.appendChild(li);
+    }
+    // handoffs with an end off the picture are listed here, with the same attributes
+    for (const h of apart) {
+      const score = scoreOf.get(h.key);
+      const value = score ? score.value : null;
+      const li = document.createElement("li");
+      const button = document.createElement("button");
+      button.type = "button";
+      button.dataset.handoff = h.key;
+      button.dataset.health = value === null || value === undefined ? "" : String(value);
+      button.textContent = `${h.from_unit || "?"} → ${h.to_unit || "?"} (${h.key}, health ${healthText(score)})`;
+      button.addEventListener("click", () => selectHandoff(h.key, button));
+      li.appendChild(button);
+      list.appendChild(li);
+    }
+    if (!unconnected.length && !apart.length) {
+      const li = document.createElement("li");
+      li.className = "muted";
+      li.textContent = "None: every unit reaches the customer.";
+      list.appendChild(li);
+    }
+  }
+
+  // ---- details -----------------------------------------------------------------------------
+
+  function select(node) {
+    for (const old of document.querySelectorAll(".selected")) old.classList.remove("selected");
+    if (node) node.classList.add("selected");
+  }
+
+  function html(tag, text, attrs) {
+    const node = document.createElement(tag);
+    if (text !== undefined && text !== null) node.textContent = text;
+    for (const [k, v] of Object.entries(attrs || {})) node.setAttribute(k, v);
+    return node;
+  }
+
+  function detailsPanel(kind, key) {
+    const panel = $("details");
+    panel.replaceChildren();
+    panel.dataset.kind = kind;
+    panel.dataset.key = key;
+    return panel;
+  }
+
+  const shown = (v) => (v === null || v === undefined ? "no data" : String(v));
+
+  function componentsTable(components) {
+    const table = html("table", null, { class: "components" });
+    const head = table.createTHead().insertRow();
+    for (const h of ["component", "value (0-1)", "count", "weight"]) head.appendChild(html("th", h));
+    const body = table.createTBody();
+    for (const [name, c] of Object.entries(components || {})) {
+      const row = body.insertRow();
+      row.dataset.component = name;
+      row.appendChild(html("td", name));
+      row.appendChild(html("td", shown(c.value), { class: "num", "data-value": shown(c.value) }));
+      row.appendChild(html("td", shown(c.count), { class: "num" }));
+      row.appendChild(html("td", shown(c.weight), { class: "num" }));
+      if (c.reason) row.title = c.reason;
+    }
+    return table;
+  }
+
+  function factsTable(pairs) {
+    const table = html("table", null, { class: "facts" });
+    const body = table.createTBody();
+    for (const [label, value, attr] of pairs) {
+      const row = body.insertRow();
+      row.appendChild(html("th", label));
+      row.appendChild(html("td", shown(value), { class: "num", ...(attr ? { [attr]: shown(value) } : {}) }));
+    }
+    return table;
+  }
+
+  function scoreHeading(panel, score) {
+    const value = score ? score.value : null;
+    const big = html("p", value === null || value === undefined ? "no data" : value.toFixed(1), {
+      class: "big",
+      "data-score": shown(value),
+    });
+    panel.appendChild(big);
+    if (value !== null && value !== undefined) {
+      panel.appendChild(html("p", `exact: ${value} (method ${score.method})`, { class: "muted" }));
+    } else if (score && score.reason) {
+      panel.appendChild(html("p", score.reason, { class: "muted" }));
+    }
+  }
+
+  async function selectHandoff(key, node) {
+    select(node);
+    const data = state.data;
+    const h = data.handoffs.find((x) => x.key === key);
+    const score = data.scoreOf.get(key);
+    const panel = detailsPanel("handoff", key);
+    panel.appendChild(html("h2", `Handoff ${key}`));
+    panel.appendChild(
+      html("p", `${h.from_unit || "(not visible)"} → ${h.to_unit || "(not visible)"}: ${h.deliverable || ""}`),
+    );
+    panel.appendChild(html("h3", "Health"));
+    scoreHeading(panel, score);
+    panel.appendChild(componentsTable(score ? score.components : {}));
+    const details = (score && score.details) || {};
+    const counts = details.counts || {};
+    panel.appendChild(html("h3", "Counts and times"));
+    panel.appendChild(
+      factsTable([
+        ...Object.entries(counts).map(([k, v]) => [k.replace("_", " "), v, `data-count-${k}`]),
+        ["buffer rate", details.buffer_rate, "data-buffer-rate"],
+        ["median cycle time", details.median_cycle_time, "data-cycle-time"],
+        ["median lateness", details.median_lateness, "data-lateness"],
+        ["timing standard", h.expected_within],
+        ["touchpoint served", h.touchpoint],
+      ]),
+    );
+    panel.appendChild(html("h3", "Findings"));
+    const list = html("ul", null, { class: "findings" });
+    panel.appendChild(list);
+    try {
+      const findings = await every("v1/findings", { subject: `handoff:${key}` });
+      if (panel.dataset.key !== key) return;
+      fillFindings(list, findings);
+    } catch (error) {
+      failed(list, error);
+    }
+  }
+
+  function fillFindings(list, findings) {
+    if (!findings.length) list.appendChild(html("li", "No open findings.", { class: "muted" }));
+    for (const f of findings) {
+      const li = html("li", null, { "data-finding": f.rule });
+      li.appendChild(html("strong", `${f.rule} (severity ${f.severity}): `));
+      li.appendChild(document.createTextNode(`${f.explanation} Remedy: ${f.remedy}`));
+      list.appendChild(li);
+    }
+  }
+
+  function failed(list, error) {
+    if (error instanceof SignedOut) {
+      showSignIn(`Your session ended: ${error.message}`);
+      return;
+    }
+    list.appendChild(html("li", `Could not load: ${error.message}`, { class: "error" }));
+  }
+
+  async function selectUnit(key, node) {
+    select(node);
+    const data = state.data;
+    const unit = data.units.find((u) => u.key === key);
+    const panel = detailsPanel("unit", key);
+    panel.appendChild(html("h2", unit.name));
+    panel.appendChild(
+      html("p", `${unit.kind}${OUTSIDE.has(unit.kind) ? " (outside party)" : ""}, ring ${shown(unit.ring)}`),
+    );
+    panel.appendChild(html("h3", "Alignment"));
+    const scoreBox = html("div");
+    panel.appendChild(scoreBox);
+    panel.appendChild(html("h3", "Active goals"));
+    const goals = html("ul", null, { class: "goals" });
+    panel.appendChild(goals);
+    panel.appendChild(html("h3", "Open conflicts"));
+    const conflicts = html("ul", null, { class: "conflicts" });
+    panel.appendChild(conflicts);
+    const [score, goalList, open] = await Promise.allSettled([
+      get(`v1/scores/units/${encodeURIComponent(key)}`, data.range),
+      every("v1/goals", { owner: key, status: "active" }),
+      openConflicts(),
+    ]);
+    if (panel.dataset.key !== key) return;
+    if (score.status === "fulfilled") {
+      scoreHeading(scoreBox, score.value);
+      scoreBox.appendChild(componentsTable(score.value.components));
+      const received = score.value.details && score.value.details.received_health;
+      if (received) {
+        scoreBox.appendChild(
+          html("p", `Received health (reported, not scored): ${shown(received.value)} over ${shown(received.count)} handoff(s)`, {
+            class: "muted",
+          }),
+        );
+      }
+    } else {
+      failed(scoreBox, score.reason);
+    }
+    if (goalList.status === "fulfilled") {
+      if (!goalList.value.length) goals.appendChild(html("li", "None visible.", { class: "muted" }));
+      for (const g of goalList.value) {
+        goals.appendChild(
+          html("li", `${g.title} (${g.key}): ${g.direction} ${g.metric} to ${g.target}; ${g.kind}, incentive ${g.incentive_weight}`, {
+            "data-goal": g.key,
+          }),
+        );
+      }
+    } else {
+      failed(goals, goalList.reason);
+    }
+    if (open.status === "fulfilled") {
+      const mine = open.value.filter((c) => c.goals.some((g) => g.owner === key));
+      if (!mine.length) conflicts.appendChild(html("li", "None.", { class: "muted" }));
+      for (const c of mine) {
+        const [a, b] = c.goals;
+        conflicts.appendChild(
+          html("li", `Severity ${c.severity}: ${a.key} (${a.owner}) against ${b.key} (${b.owner}) via ${c.metric_path.join(" → ")}. ${c.reasons.join(" ")}`, {
+            "data-conflict": c.id,
+          }),
+        );
+      }
+    } else {
+      failed(conflicts, open.reason);
+    }
+  }
+
+  async function openConflicts() {
+    if (!state.conflicts) state.conflicts = every("v1/conflicts", { status: "open" });
+    return state.conflicts;
+  }
+
+  // ---- start -------------------------------------------------------------------------------
+
+  async function start() {
+    $("sign-in-form").addEventListener("submit", signIn);
+    $("sign-out").addEventListener("click", signOut);
+    $("window").addEventListener("submit", (event) => {
+      event.preventDefault();
+      keepWindow({ from: $("window-from").value, to: $("window-to").value }, true);
+      load();
+    });
+    window.addEventListener("popstate", () => state.who && load());
+    try {
+      const who = await get("dashboard/session");
+      if (!who.signed_in) {
+        showSignIn("");
+        return;
+      }
+      showBoard(who);
+      await load();
+    } catch (error) {
+      showSignIn(error instanceof SignedOut ? `Your session ended: ${error.message}` : error.message);
+    }
+  }
+
+  start();
+})();

@@ -1,0 +1,558 @@
+"""The rings-and-spokes dashboard: its sign-in over HTTP, and its picture in a real browser.
+
+The HTTP tests check the session cookie (flags, binding to the key, revocation, the custom
+header that keeps other sites from using it). The browser tests open ``/dashboard`` on a real
+server loaded with the demo organisation, in Debian's chromium driven by Playwright, and hold
+the picture to the REST API: one ``data-unit`` per unit with a ring, one ``data-handoff`` per
+active handoff, each ``data-health`` the REST score for the same window. Every request the
+page makes is recorded; one to another host fails the test.
+
+Browser tests are skipped when chromium or Playwright is missing, except in CI (``CI=true``).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from http.cookies import SimpleCookie
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+
+from service.api_keys.models import ApiKey
+from service.core.permissions import Role
+from service.dashboard import sessions as dashboard_sessions
+from service.demo import build
+from tests.conftest import PG_URL
+from tests.servers import ROOT, Server, fresh_database, running_server
+from tests.test_browser import CHROMIUM_ARGS, _missing
+
+PAGE_HEADER = {"X-SiloSpan-Session": "1"}
+TIMEOUT_MS = 30_000
+
+
+def _cookie(response: httpx.Response) -> SimpleCookie:
+    jar = SimpleCookie()
+    for header in response.headers.get_list("set-cookie"):
+        jar.load(header)
+    return jar
+
+
+async def _sign_in(client: httpx.AsyncClient, secret: str) -> str:
+    response = await client.post("/dashboard/session", json={"key": secret}, headers=PAGE_HEADER)
+    assert response.status_code == 200, response.text
+    return _cookie(response)[dashboard_sessions.COOKIE].value
+
+
+def _with_session(token: str, **extra: str) -> dict[str, str]:
+    return {"Cookie": f"{dashboard_sessions.COOKIE}={token}", **PAGE_HEADER, **extra}
+
+
+# HTTP ----------------------------------------------------------------------------------------
+
+
+class TestThePage:
+    async def test_it_is_served_without_a_key_with_a_same_origin_policy(self, client):
+        response = await client.get("/dashboard")
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/html")
+        policy = response.headers["content-security-policy"]
+        assert "default-src 'self'" in policy
+        assert "unsafe-inline" not in policy
+        assert 'src="static/dashboard/dashboard.js"' in response.text
+
+    async def test_its_assets_ship_in_the_package(self, client):
+        for asset in ("dashboard.js", "dashboard.css"):
+            response = await client.get(f"/static/dashboard/{asset}")
+            assert response.status_code == 200, asset
+            # no address to fetch from (the SVG namespace is a name, never fetched)
+            text = response.text.replace("http://www.w3.org/2000/svg", "")
+            assert "http://" not in text and "https://" not in text and "//cdn" not in text
+
+    async def test_it_is_not_part_of_the_openapi_document(self, client):
+        paths = (await client.get("/openapi.json")).json()["paths"]
+        assert not [p for p in paths if p.startswith("/dashboard")]
+
+
+class TestSignIn:
+    async def test_a_bad_key_is_a_401_problem_and_sets_no_cookie(self, client):
+        response = await client.post(
+            "/dashboard/session", json={"key": "ss_not-a-real-key"}, headers=PAGE_HEADER
+        )
+        assert response.status_code == 401
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.json()["code"] == "unauthenticated"
+        assert "set-cookie" not in response.headers
+
+    async def test_without_the_page_header_it_is_refused(self, client, keys):
+        secret = await keys.secret(Role.reader)
+        response = await client.post("/dashboard/session", json={"key": secret})
+        assert response.status_code == 400
+        assert response.headers["content-type"] == "application/problem+json"
+        assert "set-cookie" not in response.headers
+
+    async def test_a_missing_key_is_a_422_problem(self, client):
+        response = await client.post("/dashboard/session", json={}, headers=PAGE_HEADER)
+        assert response.status_code == 422
+        assert response.headers["content-type"] == "application/problem+json"
+
+    async def test_the_cookie_is_http_only_strict_and_does_not_hold_the_key(self, client, keys):
+        secret = await keys.secret(Role.reader)
+        response = await client.post(
+            "/dashboard/session", json={"key": secret}, headers=PAGE_HEADER
+        )
+        assert response.status_code == 200
+        assert response.json() == {
+            "signed_in": True,
+            "name": "test reader",
+            "role": "reader",
+            "partner": None,
+        }
+        (header,) = response.headers.get_list("set-cookie")
+        morsel = _cookie(response)[dashboard_sessions.COOKIE]
+        assert morsel["httponly"] is True
+        assert morsel["samesite"].lower() == "strict"
+        assert morsel["path"] == "/"
+        assert int(morsel["max-age"]) == dashboard_sessions.LIFETIME_SECONDS
+        assert secret not in header and secret[3:] not in header
+        assert secret not in response.text
+
+
+class TestTheSession:
+    async def test_it_reads_the_api_as_its_key_does(self, client, keys):
+        token = await _sign_in(client, await keys.secret(Role.reader))
+        who = await client.get("/dashboard/session", headers=_with_session(token))
+        assert who.json()["name"] == "test reader"
+        units = await client.get("/v1/units", headers=_with_session(token))
+        assert units.status_code == 200
+        # a reader may not write, with a session as with the key
+        created = await client.post(
+            "/v1/units",
+            json={"key": "x", "name": "X", "kind": "team"},
+            headers=_with_session(token),
+        )
+        assert created.status_code == 403
+
+    async def test_without_the_page_header_the_cookie_counts_for_nothing(self, client, keys):
+        token = await _sign_in(client, await keys.secret(Role.reader))
+        cookie = {"Cookie": f"{dashboard_sessions.COOKIE}={token}"}
+        assert (await client.get("/v1/units", headers=cookie)).status_code == 401
+
+    async def test_a_cross_site_request_cannot_use_it(self, client, keys):
+        token = await _sign_in(client, await keys.secret(Role.reader))
+        headers = _with_session(token, **{"Sec-Fetch-Site": "cross-site"})
+        assert (await client.get("/v1/units", headers=headers)).status_code == 401
+
+    async def test_revoking_the_key_ends_the_session(self, client, keys):
+        admin = await keys.admin()
+        created = await client.post(
+            "/v1/api-keys", json={"name": "wall", "role": "reader"}, headers=admin
+        )
+        token = await _sign_in(client, created.json()["secret"])
+        assert (await client.get("/v1/units", headers=_with_session(token))).status_code == 200
+        revoked = await client.post(f"/v1/api-keys/{created.json()['id']}/revoke", headers=admin)
+        assert revoked.status_code == 200
+        for path in ("/v1/units", "/dashboard/session"):
+            refused = await client.get(path, headers=_with_session(token))
+            assert refused.status_code == 401, path
+            assert refused.headers["content-type"] == "application/problem+json"
+
+    async def test_a_forged_or_stale_cookie_is_refused(self, client, keys, session):
+        token = await _sign_in(client, await keys.secret(Role.reader))
+        version, key_id, issued, mac = token.split(".")
+        key = await session.get(ApiKey, uuid.UUID(hex=key_id))
+        stale = dashboard_sessions.issue(
+            key, now=time.time() - dashboard_sessions.LIFETIME_SECONDS - 5
+        )
+        forged = [
+            f"{version}.{key_id}.{int(issued) + 1}.{mac}",  # another time, the same MAC
+            f"{version}.{key_id}.{issued}.{mac[:-2]}AA",
+            f"{version}.{'0' * 32}.{issued}.{mac}",
+            "v1.not-a-session",
+            stale,
+        ]
+        for bad in forged:
+            response = await client.get("/v1/units", headers=_with_session(bad))
+            assert response.status_code == 401, bad
+
+    async def test_signing_out_clears_the_cookie(self, client, keys):
+        token = await _sign_in(client, await keys.secret(Role.reader))
+        response = await client.delete("/dashboard/session", headers=_with_session(token))
+        assert response.status_code == 204
+        morsel = _cookie(response)[dashboard_sessions.COOKIE]
+        assert morsel.value == ""
+        assert morsel["max-age"] == "0"
+        not_signed_in = await client.get("/dashboard/session", headers=PAGE_HEADER)
+        assert not_signed_in.json() == {"signed_in": False}
+
+    async def test_a_partner_session_sees_only_its_own_part(self, client, keys, session):
+        await build(session, now=datetime.now(UTC))
+        await session.commit()
+        token = await _sign_in(client, await keys.secret(Role.partner, "swiftline"))
+        who = (await client.get("/dashboard/session", headers=_with_session(token))).json()
+        assert who["partner"] == "swiftline"
+        units = (await client.get("/v1/units", headers=_with_session(token))).json()["items"]
+        assert [u["key"] for u in units] == ["swiftline"]
+        handoffs = (await client.get("/v1/handoffs", headers=_with_session(token))).json()
+        assert handoffs["items"]
+        for h in handoffs["items"]:
+            assert "swiftline" in (h["from_unit"], h["to_unit"])
+
+
+# The browser ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def _chromium() -> None:
+    missing = _missing()
+    if missing is None:
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{missing}: CI runs the browser tests", pytrace=False)
+    pytest.skip(missing)
+
+
+@dataclass
+class Site:
+    server: Server
+    reader_key: str
+    partner_key: str
+
+    def api(self) -> httpx.Client:
+        return httpx.Client(
+            base_url=self.server.base_url,
+            headers={"Authorization": f"Bearer {self.server.admin_key}"},
+            timeout=60,
+        )
+
+
+LOAD_DEMO = "import asyncio; from service.demo import load_demo; print(asyncio.run(load_demo())[0])"
+
+
+def _load_demo(database_url: str) -> str:
+    env = {**os.environ, "SILOSPAN_DATABASE_URL": database_url, "SILOSPAN_LOG_LEVEL": "WARNING"}
+    run = [sys.executable, "-m", "service.cli"]
+    subprocess.run([*run, "migrate"], env=env, check=True, cwd=ROOT, capture_output=True)
+    loaded = subprocess.run(
+        [sys.executable, "-c", LOAD_DEMO],
+        env=env,
+        check=True,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    return loaded.stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def site(backend: str, _chromium: None) -> Iterator[Site]:
+    """A real server holding the demo organisation, its reader key and a partner key."""
+    with fresh_database(PG_URL if backend == "postgresql" else None) as url:
+        reader_key = _load_demo(url)
+        with running_server(url) as server:
+            with httpx.Client(
+                base_url=server.base_url,
+                headers={"Authorization": f"Bearer {server.admin_key}"},
+            ) as api:
+                partner = api.post(
+                    "/v1/api-keys",
+                    json={"name": "swiftline portal", "role": "partner", "partner": "swiftline"},
+                )
+                partner.raise_for_status()
+            yield Site(server, reader_key, partner.json()["secret"])
+
+
+@pytest.fixture(scope="module")
+async def browser(_chromium: None) -> AsyncIterator[object]:
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(
+            executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS
+        )
+        try:
+            yield launched
+        finally:
+            await launched.close()
+
+
+@dataclass
+class Visit:
+    page: object
+    requests: list[str] = field(default_factory=list)
+    foreign: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+@pytest.fixture
+async def visit(browser, site: Site) -> AsyncIterator[Visit]:
+    own = urlsplit(site.server.base_url).netloc
+    context = await browser.new_context(viewport={"width": 1400, "height": 1000})
+    context.set_default_timeout(TIMEOUT_MS)
+    page = await context.new_page()
+    seen = Visit(page)
+
+    async def route(route) -> None:
+        url = route.request.url
+        seen.requests.append(url)
+        if urlsplit(url).netloc == own:
+            await route.continue_()
+        else:
+            seen.foreign.append(url)
+            await route.abort()
+
+    await context.route("**/*", route)
+    page.on("pageerror", lambda error: seen.errors.append(str(error)))
+    try:
+        yield seen
+    finally:
+        await context.close()
+
+
+# A window in the past, so that no event falls due between the page's reading and the test's.
+FROM_DAY = (datetime.now(UTC).date() - timedelta(days=60)).isoformat()
+TO_DAY = (datetime.now(UTC).date() - timedelta(days=1)).isoformat()
+
+
+async def _open(visit: Visit, site: Site, key: str, query: str = "") -> object:
+    page = visit.page
+    await page.goto(f"{site.server.base_url}/dashboard{query}")
+    await page.locator("#api-key").fill(key)
+    await page.locator("#sign-in-form button").click()
+    await page.locator("#board[data-state=ready]").wait_for()
+    return page
+
+
+def _window_of(svg_from: str, svg_to: str) -> dict[str, str]:
+    return {"from": svg_from, "to": svg_to}
+
+
+def _all(api: httpx.Client, path: str, **params: str) -> list[dict]:
+    items: list[dict] = []
+    cursor = None
+    while True:
+        page = api.get(
+            path, params={**params, "limit": 500, **({"cursor": cursor} if cursor else {})}
+        )
+        page.raise_for_status()
+        items += page.json()["items"]
+        cursor = page.json()["next_cursor"]
+        if not cursor:
+            return items
+
+
+def _number(shown: str | None) -> float | None:
+    """A number as the page wrote it (JavaScript's shortest round-trip form), or None for
+    an empty attribute or "no data"; compared with == to the API's JSON number."""
+    if shown in ("", "no data", None):
+        return None
+    return float(shown)
+
+
+async def _keys(page, attribute: str) -> list[str]:
+    return await page.locator(f"[{attribute}]").evaluate_all(
+        f"nodes => nodes.map(n => n.getAttribute('{attribute}'))"
+    )
+
+
+@pytest.mark.browser
+class TestRingsView:
+    async def test_the_picture_matches_the_api_for_the_window_in_the_address(
+        self, visit: Visit, site: Site
+    ):
+        page = await _open(visit, site, site.reader_key, f"?from={FROM_DAY}&to={TO_DAY}")
+        svg = page.locator("#rings")
+        window = _window_of(
+            await svg.get_attribute("data-from"), await svg.get_attribute("data-to")
+        )
+        assert window == {
+            "from": f"{FROM_DAY}T00:00:00Z",
+            "to": f"{(date.fromisoformat(TO_DAY) + timedelta(days=1)).isoformat()}T00:00:00Z",
+        }
+        with site.api() as api:
+            units = _all(api, "/v1/units")
+            active = _all(api, "/v1/handoffs", status="active")
+            rest = {
+                h["key"]: api.get(f"/v1/scores/handoffs/{h['key']}", params=window).json()["value"]
+                for h in active
+            }
+        ringed = sorted(u["key"] for u in units if u["ring"] is not None)
+        assert ringed, "the demo has units with a ring"
+        assert sorted(await _keys(page, "data-unit")) == ringed
+        assert sorted(await _keys(page, "data-handoff")) == sorted(rest)
+        drawn = await page.locator("[data-handoff]").evaluate_all(
+            "nodes => nodes.map(n => [n.dataset.handoff, n.dataset.health])"
+        )
+        assert any(value is not None for value in rest.values())
+        for key, health in drawn:
+            assert _number(health) == rest[key], key
+        # the window stays in the address and in the selector
+        query = parse_qs(urlsplit(page.url).query)
+        assert query == {"from": [FROM_DAY], "to": [TO_DAY]}
+        assert await page.locator("#window-from").input_value() == FROM_DAY
+        assert visit.foreign == [] and visit.errors == []
+
+    async def test_without_a_window_the_last_90_days_are_put_in_the_address(
+        self, visit: Visit, site: Site
+    ):
+        page = await _open(visit, site, site.reader_key)
+        query = parse_qs(urlsplit(page.url).query)
+        start, end = date.fromisoformat(query["from"][0]), date.fromisoformat(query["to"][0])
+        assert (end - start).days == 89
+        assert abs((end - datetime.now(UTC).date()).days) <= 1
+
+    async def test_clicking_a_handoff_shows_its_components_as_the_api_gives_them(
+        self, visit: Visit, site: Site
+    ):
+        page = await _open(visit, site, site.reader_key, f"?from={FROM_DAY}&to={TO_DAY}")
+        window = _window_of(
+            await page.locator("#rings").get_attribute("data-from"),
+            await page.locator("#rings").get_attribute("data-to"),
+        )
+        with site.api() as api:
+            score = api.get("/v1/scores/handoffs/dispute-outcome", params=window).json()
+            findings = _all(api, "/v1/findings", subject="handoff:dispute-outcome")
+        await page.locator('[data-handoff="dispute-outcome"] .mid').click()
+        details = page.locator("#details[data-key=dispute-outcome]")
+        await details.wait_for()
+        assert (
+            _number(await details.locator("[data-score]").get_attribute("data-score"))
+            == (score["value"])
+        )
+        assert set(score["components"]) == {
+            "timeliness",
+            "quality",
+            "rework_free",
+            "recipient_satisfaction",
+        }
+        for name, component in score["components"].items():
+            cell = details.locator(f'tr[data-component="{name}"] td[data-value]')
+            assert _number(await cell.get_attribute("data-value")) == component["value"], name
+        counts = score["details"]["counts"]
+        for name, value in counts.items():
+            cell = details.locator(f"td[data-count-{name}]")
+            assert _number(await cell.inner_text()) == value, name
+        assert (
+            _number(await details.locator("td[data-buffer-rate]").inner_text())
+            == (score["details"]["buffer_rate"])
+        )
+        assert await details.locator("td[data-cycle-time]").inner_text() == str(
+            score["details"]["median_cycle_time"]
+        )
+        assert findings, "the demo's buffering finding is on this handoff"
+        await details.locator("[data-finding]").first.wait_for()
+        shown_rules = await _keys(details, "data-finding")
+        assert sorted(shown_rules) == sorted(f["rule"] for f in findings)
+        assert visit.foreign == [] and visit.errors == []
+
+    async def test_a_unit_shows_its_score_goals_and_open_conflicts(self, visit: Visit, site: Site):
+        page = await _open(visit, site, site.reader_key, f"?from={FROM_DAY}&to={TO_DAY}")
+        window = _window_of(
+            await page.locator("#rings").get_attribute("data-from"),
+            await page.locator("#rings").get_attribute("data-to"),
+        )
+        with site.api() as api:
+            score = api.get("/v1/scores/units/contact-centre", params=window).json()
+            goals = _all(api, "/v1/goals", owner="contact-centre", status="active")
+            conflicts = [
+                c
+                for c in _all(api, "/v1/conflicts", status="open")
+                if any(g["owner"] == "contact-centre" for g in c["goals"])
+            ]
+        await page.locator('[data-unit="contact-centre"]').click()
+        details = page.locator("#details[data-key=contact-centre]")
+        await details.locator("[data-score]").wait_for()
+        assert (
+            _number(await details.locator("[data-score]").get_attribute("data-score"))
+            == (score["value"])
+        )
+        for name, component in score["components"].items():
+            cell = details.locator(f'tr[data-component="{name}"] td[data-value]')
+            assert _number(await cell.get_attribute("data-value")) == component["value"], name
+        assert goals and conflicts, "the demo's contact centre has goals in a conflict"
+        await details.locator("[data-conflict]").first.wait_for()
+        assert sorted(await _keys(details, "data-goal")) == sorted(g["key"] for g in goals)
+        assert sorted(await _keys(details, "data-conflict")) == sorted(c["id"] for c in conflicts)
+
+    async def test_keyboard_tab_reaches_every_unit_and_enter_opens_it(
+        self, visit: Visit, site: Site
+    ):
+        page = await _open(visit, site, site.reader_key)
+        expected = set(await _keys(page, "data-unit"))
+        reached: set[str] = set()
+        for _ in range(200):
+            await page.keyboard.press("Tab")
+            key = await page.evaluate("document.activeElement.getAttribute('data-unit')")
+            if key:
+                reached.add(key)
+            if reached == expected:
+                break
+        assert reached == expected
+        await page.keyboard.press("Enter")
+        await page.locator(f'#details[data-key="{key}"]').wait_for()
+
+    async def test_a_partner_key_sees_only_its_own_units_and_handoffs(
+        self, visit: Visit, site: Site
+    ):
+        page = await _open(visit, site, site.partner_key)
+        with httpx.Client(
+            base_url=site.server.base_url,
+            headers={"Authorization": f"Bearer {site.partner_key}"},
+        ) as partner_api:
+            own_units = [u["key"] for u in _all(partner_api, "/v1/units") if u["ring"]]
+            own_handoffs = [h["key"] for h in _all(partner_api, "/v1/handoffs", status="active")]
+        assert own_units == ["swiftline"]
+        assert await _keys(page, "data-unit") == own_units
+        assert sorted(await _keys(page, "data-handoff")) == sorted(own_handoffs)
+        with site.api() as api:
+            everything = {h["key"] for h in _all(api, "/v1/handoffs", status="active")}
+        assert set(own_handoffs) < everything
+        text = await page.locator("body").inner_text()
+        for other in ("Contact centre", "Card services", "Marketing"):
+            assert other not in text
+        assert visit.foreign == [] and visit.errors == []
+
+
+@pytest.mark.browser
+class TestSessionInTheBrowser:
+    async def test_a_revoked_keys_session_is_refused(self, visit: Visit, site: Site):
+        with site.api() as api:
+            created = api.post("/v1/api-keys", json={"name": "wall screen", "role": "reader"})
+            created.raise_for_status()
+            page = await _open(visit, site, created.json()["secret"])
+            cookies = await page.context.cookies()
+            (session,) = [c for c in cookies if c["name"] == dashboard_sessions.COOKIE]
+            assert session["httpOnly"] and session["sameSite"] == "Strict"
+            assert await page.evaluate("document.cookie") == ""  # not readable by scripts
+            api.post(f"/v1/api-keys/{created.json()['id']}/revoke").raise_for_status()
+        await page.reload()
+        await page.locator("#sign-in").wait_for()
+        assert "revoked" in await page.locator("#sign-in-error").inner_text()
+        assert await page.locator("[data-unit]").count() == 0
+
+    async def test_signing_out_returns_to_the_sign_in(self, visit: Visit, site: Site):
+        page = await _open(visit, site, site.reader_key)
+        await page.locator("#sign-out").click()
+        await page.locator("#sign-in").wait_for()
+        cookies = await page.context.cookies()
+        assert not [c for c in cookies if c["name"] == dashboard_sessions.COOKIE]
+        await page.reload()
+        await page.locator("#sign-in").wait_for()
+        assert await page.locator("#board").is_hidden()
+
+    async def test_a_bad_key_is_told_so_and_nothing_is_drawn(self, visit: Visit, site: Site):
+        page = visit.page
+        await page.goto(f"{site.server.base_url}/dashboard")
+        await page.locator("#api-key").fill("ss_wrong")
+        await page.locator("#sign-in-form button").click()
+        await page.locator("#sign-in-error:has-text('not valid')").wait_for()
+        assert await page.locator("#board").is_hidden()
+        assert "ss_wrong" not in page.url
+        assert visit.foreign == []
