@@ -49,6 +49,7 @@ from service.handoffs.schemas import (
 from service.journeys import service as journeys_service
 from service.org_units import service as org_units_service
 from service.partner_agreements import service as agreements_service
+from service.webhooks import handoff_alerts as webhook_alerts
 
 RESOURCE = "handoff"
 
@@ -301,6 +302,8 @@ async def upsert_event(
     )
     created, updated, unchanged = await upsert_rows(session, EVENT_UPSERT, [row])
     record_outcomes(EVENTS_INGESTED, created, updated, unchanged)
+    if created or updated:
+        await webhook_alerts.events_written(session, [row])  # handoff_event.delivered_late
     await finding_service.refresh_handoffs(session, [handoff.id])  # buffering counts events
     event = await repository.get_event(session, handoff.id, external_id)
     assert event is not None  # written just above, in this transaction
@@ -404,6 +407,8 @@ async def ingest_events(
                 )
             )
             prepared.indexes.append(index)
+        # handoff_event.delivered_late: one outbox insert per batch, none without listeners
+        await webhook_alerts.events_written(session, prepared.rows)
         return prepared
 
     result = await run_ingest(

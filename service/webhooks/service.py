@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import base64
 import secrets
-from collections.abc import Iterable
-from datetime import timedelta
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
-from uuid import UUID, uuid4
+from uuid import UUID, uuid4, uuid5
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.core.config import Settings
@@ -56,6 +58,15 @@ def new_message_id() -> str:
     return f"msg_{uuid4().hex}"
 
 
+#: Namespace of the message ids of events announced once per subject.
+_ONCE = UUID("5b0c1e9e-6f4e-4d0f-9a53-3c2f8f7e1d21")
+
+
+def once_message_id(event_type: EventType, key: str) -> str:
+    """The message id of the one announcement of ``event_type`` about ``key``."""
+    return f"msg_{uuid5(_ONCE, f'{event_type.value}:{key}').hex}"
+
+
 # Subscriptions ---------------------------------------------------------------------------------
 
 
@@ -85,7 +96,10 @@ async def list_page(
     principal.require(Action.webhooks_manage)
     statement = _readable(principal)
     return await paginate(
-        session, statement, order_by=(WebhookSubscription.created_at, WebhookSubscription.id), page=page
+        session,
+        statement,
+        order_by=(WebhookSubscription.created_at, WebhookSubscription.id),
+        page=page,
     )
 
 
@@ -271,14 +285,49 @@ async def _check_url(url: str, settings: Settings) -> None:
 # The outbox ------------------------------------------------------------------------------------
 
 
-def _message(event_type: EventType, data: dict[str, Any], *, link: str | None) -> WebhookMessage:
-    now = utcnow()
+def _message(
+    event_type: EventType,
+    data: dict[str, Any],
+    *,
+    link: str | None,
+    now: datetime | None = None,
+    once: str | None = None,
+) -> WebhookMessage:
+    now = now or utcnow()
     payload = {
         "type": event_type.value,
         "timestamp": now.isoformat().replace("+00:00", "Z"),
         "data": {**data, **({"link": link} if link else {})},
     }
-    return WebhookMessage(id=new_message_id(), type=event_type.value, payload=payload, created_at=now)
+    message_id = new_message_id() if once is None else once_message_id(event_type, once)
+    return WebhookMessage(id=message_id, type=event_type.value, payload=payload, created_at=now)
+
+
+@dataclass(frozen=True)
+class Event:
+    """One event for ``emit_many``.
+
+    ``concerns``: the partner units it is about (their subscriptions hear of it; other
+    partners' never do). ``once``: a key that makes the event idempotent: it is queued at
+    most once ever under that key (its message id derives from it), so a retried or
+    re-sent write announces nothing new. ``only``: restricts it to these subscriptions.
+    """
+
+    data: dict[str, Any]
+    link: str | None = None
+    concerns: frozenset[UUID] = frozenset()
+    once: str | None = None
+    only: frozenset[UUID] | None = None
+
+
+async def subscribers(session: AsyncSession, event_type: EventType) -> list[WebhookSubscription]:
+    """The enabled subscriptions that want ``event_type`` (read once per session: writers
+    call this per batch, and skip all their work when it is empty)."""
+    subscriptions = session.info.get(_ENABLED)
+    if subscriptions is None:
+        statement = select(WebhookSubscription).where(WebhookSubscription.enabled.is_(True))
+        subscriptions = session.info[_ENABLED] = list((await session.scalars(statement)).all())
+    return [s for s in subscriptions if s.event_types is None or event_type.value in s.event_types]
 
 
 async def emit(
@@ -292,24 +341,67 @@ async def emit(
     """Queue ``event_type`` for every enabled subscription that wants it, in the caller's
     transaction. ``concerns``: the partner units the event is about (their subscriptions
     hear of it too; other partners' never do)."""
-    concerned = set(concerns)
-    subscriptions = session.info.get(_ENABLED)
-    if subscriptions is None:
-        # One read per transaction: a refresh may emit many events.
-        statement = select(WebhookSubscription).where(WebhookSubscription.enabled.is_(True))
-        subscriptions = session.info[_ENABLED] = list((await session.scalars(statement)).all())
-    wanted = [
-        s
-        for s in subscriptions
-        if (s.event_types is None or event_type.value in s.event_types)
-        and (s.partner_unit_id is None or s.partner_unit_id in concerned)
-    ]
+    await emit_many(session, event_type, [Event(data, link, frozenset(concerns))])
+
+
+#: Rows per INSERT: under SQLite's bound-parameter limit for the widest outbox row.
+_CHUNK = 1000
+
+
+async def emit_many(session: AsyncSession, event_type: EventType, events: Sequence[Event]) -> int:
+    """Queue many events of one type in the caller's transaction: one multi-row INSERT of
+    messages and one of deliveries (per 1,000 rows), nothing at all when no subscription
+    wants the type. Returns how many messages were queued (an event already queued under
+    its ``once`` key is not queued again)."""
+    if not events:
+        return 0
+    wanted = await subscribers(session, event_type)
     if not wanted:
-        return
-    message = _message(event_type, data, link=link)
-    session.add(message)
-    await session.flush()
-    session.add_all(
-        WebhookDelivery(message_id=message.id, subscription_id=s.id) for s in wanted
-    )
-    await session.flush()
+        return 0
+    now = utcnow()
+    recipients: dict[str, list[UUID]] = {}
+    messages: list[dict[str, Any]] = []
+    for event in events:
+        targets = [
+            s.id
+            for s in wanted
+            if (s.partner_unit_id is None or s.partner_unit_id in event.concerns)
+            and (event.only is None or s.id in event.only)
+        ]
+        if not targets:
+            continue
+        message = _message(event_type, event.data, link=event.link, now=now, once=event.once)
+        if message.id in recipients:
+            continue  # the same ``once`` key twice in one call
+        recipients[message.id] = targets
+        messages.append(
+            {"id": message.id, "type": message.type, "payload": message.payload, "created_at": now}
+        )
+    if not messages:
+        return 0
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    queued: list[str] = []
+    for start in range(0, len(messages), _CHUNK):
+        statement = (
+            dialect.insert(WebhookMessage)
+            .values(messages[start : start + _CHUNK])
+            .on_conflict_do_nothing(index_elements=["id"])
+            .returning(WebhookMessage.id)
+        )
+        queued.extend((await session.execute(statement)).scalars().all())
+    deliveries = [
+        {
+            "id": uuid4(),
+            "message_id": message_id,
+            "subscription_id": subscription_id,
+            "status": DeliveryStatus.pending.value,
+            "attempts": 0,
+            "next_attempt_at": now,
+            "created_at": now,
+        }
+        for message_id in queued
+        for subscription_id in recipients[message_id]
+    ]
+    for start in range(0, len(deliveries), _CHUNK):
+        await session.execute(insert(WebhookDelivery).values(deliveries[start : start + _CHUNK]))
+    return len(queued)

@@ -4,17 +4,11 @@ real HTTP receiver on loopback, every delivery verified with the ``standardwebho
 from __future__ import annotations
 
 import asyncio
-import threading
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from sqlalchemy import func, select
-from standardwebhooks.webhooks import Webhook
 
 from service.api_keys.service import SYSTEM
-from service.core.config import Settings, get_settings
 from service.core.db import transaction
 from service.core.permissions import Role
 from service.webhooks import dispatcher
@@ -23,97 +17,7 @@ from service.webhooks.constants import EventType
 from service.webhooks.models import WebhookDelivery, WebhookMessage
 from tests.factories import make_agreement, make_unit
 from tests.problems import assert_problem
-
-
-@dataclass
-class Receiver:
-    """An HTTP server on loopback that records every POST and answers the scripted codes
-    (then 200)."""
-
-    codes: list[int] = field(default_factory=list)
-    received: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
-    url: str = ""
-
-    def bodies(self, secret: str) -> list[dict]:
-        """Every delivery, verified with the subscription's secret."""
-        return [Webhook(secret).verify(body, headers) for headers, body in self.received]
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    state = Receiver()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            state.received.append((dict(self.headers.items()), body))
-            code = state.codes.pop(0) if state.codes else 200
-            self.send_response(code)
-            self.send_header("Content-Length", "2")
-            self.end_headers()
-            self.wfile.write(b"ok")
-
-        def log_message(self, *args) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    state.url = f"http://127.0.0.1:{server.server_address[1]}/hooks"
-    try:
-        yield state
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-OPEN = {"webhooks_allow_http": True, "webhooks_allow_private": True}
-
-
-@pytest.fixture
-async def hooks(live_app):
-    """The live app, allowed to send to loopback over http, retrying quickly."""
-    settings = Settings(
-        database_url=live_app.url,
-        log_json=False,
-        log_level="WARNING",
-        webhooks_retry_seconds=[0.05, 0.05],
-        webhooks_lease_seconds=1.0,
-        **OPEN,
-    )
-    live_app.app.dependency_overrides[get_settings] = lambda: settings
-    live_app.settings = settings
-    async with live_app.client() as client:
-        live_app.http = client
-        live_app.admin = {"Authorization": f"Bearer {await live_app.secret(Role.admin)}"}
-        yield live_app
-
-
-async def subscribe(live, url: str, headers: dict | None = None, **fields) -> dict:
-    response = await live.http.post(
-        "/v1/webhooks", json={"url": url, **fields}, headers=headers or live.admin
-    )
-    assert response.status_code == 201, response.text
-    return response.json()
-
-
-async def dispatch(live) -> int:
-    async with dispatcher.new_client(live.settings) as client:
-        return await dispatcher.dispatch_once(live.database, live.settings, client)
-
-
-async def no_timing_standard_handoff(live, key: str = "kyc") -> None:
-    for unit in ("ops", "branch"):
-        response = await live.http.post(
-            "/v1/units", json={"key": unit, "name": unit, "kind": "department"}, headers=live.admin
-        )
-        assert response.status_code in (201, 409), response.text
-    response = await live.http.post(
-        "/v1/handoffs",
-        json={"key": key, "from_unit": "ops", "to_unit": "branch", "deliverable": "KYC"},
-        headers=live.admin,
-    )
-    assert response.status_code == 201, response.text
+from tests.webhooks.support import dispatch, no_timing_standard_handoff, subscribe
 
 
 class TestDelivery:
@@ -157,7 +61,9 @@ class TestDelivery:
         listed = await hooks.http.get(f"/v1/webhooks/{hook['id']}/deliveries", headers=hooks.admin)
         (delivery,) = listed.json()["items"]
         assert (delivery["status"], delivery["attempts"], delivery["last_status_code"]) == (
-            "succeeded", 2, 200
+            "succeeded",
+            2,
+            200,
         )
 
     async def test_after_the_last_retry_the_delivery_fails(self, hooks, receiver):
@@ -173,7 +79,9 @@ class TestDelivery:
         listed = await hooks.http.get(f"/v1/webhooks/{hook['id']}/deliveries", headers=hooks.admin)
         (delivery,) = listed.json()["items"]
         assert (delivery["status"], delivery["attempts"], delivery["last_error"]) == (
-            "failed", 3, "HTTP 503"
+            "failed",
+            3,
+            "HTTP 503",
         )
         assert delivery["next_attempt_at"] is None
 
@@ -242,7 +150,10 @@ class TestPartners:
             await make_unit(session, key="ops")
             for partner in ("courier", "printer"):
                 await make_agreement(
-                    session, key=f"a-{partner}", partner=partner, internal_owner="ops",
+                    session,
+                    key=f"a-{partner}",
+                    partner=partner,
+                    internal_owner="ops",
                     status="active",
                 )
         courier = {"Authorization": f"Bearer {await hooks.secret(Role.partner, 'courier')}"}
@@ -251,8 +162,14 @@ class TestPartners:
         metric = {"key": "m", "name": "M", "kind": "operational"}
         await hooks.http.post("/v1/metrics", json=metric, headers=hooks.admin)
         for partner in ("courier", "printer"):
-            body = {"key": f"{partner}-goal", "title": "Joint", "owner": partner, "metric": "m",
-                    "direction": "increase", "kind": "means"}
+            body = {
+                "key": f"{partner}-goal",
+                "title": "Joint",
+                "owner": partner,
+                "metric": "m",
+                "direction": "increase",
+                "kind": "means",
+            }
             response = await hooks.http.post(
                 f"/v1/partner-agreements/a-{partner}/joint-goals", json=body, headers=hooks.admin
             )
@@ -285,9 +202,7 @@ class TestUrls:
         ],
     )
     async def test_an_unsafe_url_is_422_saying_why(self, client, keys, url, says):
-        response = await client.post(
-            "/v1/webhooks", json={"url": url}, headers=await keys.writer()
-        )
+        response = await client.post("/v1/webhooks", json={"url": url}, headers=await keys.writer())
         body = assert_problem(response, 422, "invalid")
         assert body["errors"][0]["loc"] == ["body", "url"]
         assert says in body["detail"]
