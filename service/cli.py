@@ -382,6 +382,7 @@ def demo(host: HostOption = "127.0.0.1", port: PortOption = 8000) -> None:
     err.print("[bold]SiloSpan demo[/bold]" + (" (loaded the demo organisation)" if loaded else ""))
     typer.echo(f"database:    {display_url(config.database_url)}")
     typer.echo(f"reader key:  {secret}")
+    typer.echo(f"dashboard:   {base}/dashboard")
     typer.echo(f"API docs:    {base}/docs")
     typer.echo(f"units:       curl -H 'Authorization: Bearer {secret}' {base}/v1/units")
     typer.echo(f"OpenAPI:     {base}/openapi.json")

@@ -13,6 +13,7 @@ Browser tests are skipped when chromium or Playwright is missing, except in CI (
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -204,6 +205,24 @@ class TestTheSession:
         assert handoffs["items"]
         for h in handoffs["items"]:
             assert "swiftline" in (h["from_unit"], h["to_unit"])
+
+
+class TestTheDemo:
+    def test_it_prints_the_dashboard_url(self, tmp_path, monkeypatch):
+        import uvicorn
+        from typer.testing import CliRunner
+
+        from service.cli import app
+
+        monkeypatch.setenv("SILOSPAN_DATABASE_URL", f"sqlite:///{tmp_path / 'demo.db'}")
+        monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: None)
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        result = CliRunner().invoke(app, ["demo", "--port", str(port)])
+        assert result.exit_code == 0, result.output
+        lines = dict(line.split(":", 1) for line in result.stdout.splitlines())
+        assert lines["dashboard"].strip() == f"http://127.0.0.1:{port}/dashboard"
 
 
 # The browser ---------------------------------------------------------------------------------
