@@ -33,7 +33,7 @@ from service import __version__
 from service.core.config import Settings
 from service.core.db import Database, is_transient, transaction
 from service.core.types import utcnow
-from service.webhooks import addresses
+from service.webhooks import addresses, metrics
 from service.webhooks.constants import DeliveryStatus
 from service.webhooks.models import WebhookDelivery, WebhookMessage, WebhookSubscription
 
@@ -50,6 +50,7 @@ class Attempt:
     delivery_id: UUID
     subscription_id: UUID
     message_id: str
+    event_type: str
     body: bytes
     url: str
     secrets: tuple[str, ...]
@@ -155,6 +156,7 @@ async def _claim(db: Database, settings: Settings) -> list[Attempt]:
                     delivery_id=delivery.id,
                     subscription_id=subscription.id,
                     message_id=delivery.message_id,
+                    event_type=messages[delivery.message_id].type,
                     body=orjson.dumps(messages[delivery.message_id].payload),
                     url=subscription.url,
                     secrets=_signing_secrets(subscription, now),
@@ -185,7 +187,9 @@ async def _send(client: httpx.AsyncClient, settings: Settings, attempt: Attempt)
     started = time.perf_counter()
 
     def outcome(status_code: int | None, error: str | None) -> Outcome:
-        return Outcome(attempt, status_code, error, round((time.perf_counter() - started) * 1000, 1))
+        return Outcome(
+            attempt, status_code, error, round((time.perf_counter() - started) * 1000, 1)
+        )
 
     try:
         target = await addresses.resolve(
@@ -219,6 +223,7 @@ async def _send(client: httpx.AsyncClient, settings: Settings, attempt: Attempt)
 async def _record(db: Database, settings: Settings, outcomes: list[Outcome]) -> None:
     now = utcnow()
     schedule = settings.webhooks_retry_seconds
+    counted: list[tuple[Outcome, str]] = []
     async with transaction(db.write_sessions) as session:
         for result in outcomes:
             delivery = await session.get(WebhookDelivery, result.attempt.delivery_id)
@@ -232,10 +237,13 @@ async def _record(db: Database, settings: Settings, outcomes: list[Outcome]) -> 
                 delivery.status = DeliveryStatus.succeeded.value
                 delivery.delivered_at = now
                 subscription.failing_since = None
+                counted.append((result, "succeeded"))
                 continue
             if delivery.attempts > len(schedule):
                 delivery.status = DeliveryStatus.failed.value
+                counted.append((result, "failed"))
             else:
+                counted.append((result, "retrying"))
                 wait = schedule[delivery.attempts - 1] * random.uniform(0.8, 1.2)
                 delivery.next_attempt_at = now + timedelta(seconds=wait)
             subscription.failing_since = subscription.failing_since or now
@@ -244,3 +252,6 @@ async def _record(db: Database, settings: Settings, outcomes: list[Outcome]) -> 
                 subscription.disabled_reason = (
                     f"every delivery failed since {subscription.failing_since.isoformat()}"
                 )
+    for result, outcome in counted:  # once the outcomes are stored
+        metrics.DELIVERIES.labels(result.attempt.event_type, outcome).inc()
+        metrics.DELIVERY_SECONDS.labels(outcome).inc(result.duration_ms / 1000)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select
 
 from service.api_keys.service import SYSTEM
@@ -225,3 +226,45 @@ async def test_system_emits_without_subscribers_write_nothing(session):
     await webhooks_service.emit(session, EventType.webhook_test, {"n": 1})
     assert await session.scalar(select(func.count()).select_from(WebhookMessage)) == 0
     assert SYSTEM.role is Role.admin
+
+
+class TestMetrics:
+    @staticmethod
+    async def scrape(live) -> dict[tuple[str, tuple], float]:
+        response = await live.http.get("/metrics", headers=live.admin)
+        assert response.status_code == 200, response.text
+        return {
+            (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+            for family in text_string_to_metric_families(response.text)
+            for sample in family.samples
+        }
+
+    async def test_deliveries_by_outcome_and_the_queue(self, hooks, receiver):
+        hook = await subscribe(hooks, receiver.url)
+        succeeded = (
+            "silospan_webhook_deliveries_total",
+            (("event_type", "webhook.test"), ("outcome", "succeeded")),
+        )
+        retrying = (
+            "silospan_webhook_deliveries_total",
+            (("event_type", "webhook.test"), ("outcome", "retrying")),
+        )
+        depth, oldest = "silospan_webhook_queue_depth", "silospan_webhook_oldest_pending_seconds"
+        before = await self.scrape(hooks)
+
+        for _ in range(3):
+            await hooks.http.post(f"/v1/webhooks/{hook['id']}/test", headers=hooks.admin)
+        await asyncio.sleep(0.2)
+        queued = await self.scrape(hooks)
+        assert queued[(depth, ())] == 3
+        assert 0.2 <= queued[(oldest, ())] < 30
+
+        receiver.codes = [500]
+        await dispatch(hooks)  # one of three fails and waits for its retry
+        await asyncio.sleep(0.1)
+        await dispatch(hooks)
+        after = await self.scrape(hooks)
+        assert after[(depth, ())] == 0
+        assert after[(oldest, ())] == 0
+        assert after[succeeded] - before.get(succeeded, 0) == 3
+        assert after[retrying] - before.get(retrying, 0) == 1

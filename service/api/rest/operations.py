@@ -20,6 +20,7 @@ from service.api.deps import (
 )
 from service.api.problems import problem, problem_responses
 from service.core.migrations import schema_is_current
+from service.webhooks import metrics as webhook_metrics
 
 router = APIRouter(tags=["operations"])
 
@@ -63,5 +64,6 @@ async def metrics_access(
 
 
 @router.get("/metrics", include_in_schema=False, dependencies=[Depends(metrics_access)])
-async def metrics() -> Response:
+async def metrics(session: ReadSessionDep) -> Response:
+    await webhook_metrics.refresh_queue(session)  # the outbox, as the database holds it
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
