@@ -134,3 +134,32 @@ class TestHandoffs:
             f"/v1/event-logs/{support}/handoffs?cursor=bm90LWpzb24", headers=await keys.reader()
         )
         assert_problem(response, 422, "invalid_cursor")
+
+
+class TestPercentiles:
+    @pytest.mark.parametrize(
+        ("n", "median", "p90"),
+        [
+            (10, "PT5M30S", "PT9M"),  # ranks 5 and 6; ceil(9.0) = 9
+            (11, "PT6M", "PT10M"),  # rank 6; ceil(9.9) = 10
+            (1, "PT1M", "PT1M"),
+        ],
+    )
+    async def test_nearest_rank_on_the_sorted_waits(self, client, keys, n, median, p90):
+        # n cases, each one transfer A -> B whose wait is its number in minutes, listed in
+        # reverse so the file's order is not the sorted order.
+        lines = ["case,unit,time"]
+        for i in range(n, 0, -1):
+            lines.append(f"c{i},A,2026-11-02T08:00:00Z")
+            lines.append(f"c{i},B,2026-11-02T08:{i:02d}:00Z")
+        text = "\n".join(lines) + "\n"
+        await client.post(
+            "/v1/event-logs?key=ranks",
+            content=text.encode(),
+            headers={**CSV, **await keys.writer()},
+        )
+        arcs = (
+            await client.get("/v1/event-logs/ranks/handoffs", headers=await keys.reader())
+        ).json()["items"]
+        assert len(arcs) == 1
+        assert arcs[0]["wait"] == {"median": median, "p90": p90, "max": f"PT{n}M"}
