@@ -391,5 +391,109 @@ def demo(host: HostOption = "127.0.0.1", port: PortOption = 8000) -> None:
     _run(config, host, port)
 
 
+@app.command("import-log", cls=Command)
+def import_log(
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="The log: CSV with a header line, gzip or not.", exists=True, dir_okay=False
+        ),
+    ],
+    key: Annotated[str, typer.Option(help="The new log's key.")],
+    format: Annotated[str, typer.Option(help="csv (xes: not yet).")] = "csv",
+    name: Annotated[str | None, typer.Option(help="A name (default: the key).")] = None,
+    case: Annotated[str | None, typer.Option(help="Column of the case [case].")] = None,
+    unit: Annotated[str | None, typer.Option(help="Column of the unit [unit].")] = None,
+    time: Annotated[str | None, typer.Option(help="Column of the time, ISO 8601 [time].")] = None,
+    activity: Annotated[str | None, typer.Option(help="Column of the activity [activity].")] = None,
+    status: Annotated[str | None, typer.Option(help="Column of the status [status].")] = None,
+    resource: Annotated[str | None, typer.Option(help="Column of the resource [resource].")] = None,
+    assume_tz: Annotated[
+        str | None, typer.Option(help="Zone for times without an offset, e.g. Europe/Paris.")
+    ] = None,
+    strict: Annotated[bool, typer.Option(help="Import nothing if any row is bad.")] = False,
+    delimiter: Annotated[str, typer.Option(help="The CSV delimiter.")] = ",",
+) -> None:
+    """Import an event log file into the configured database, with a progress bar, as
+    POST /v1/event-logs does."""
+    from service.event_logs.constants import LogFormat
+    from service.event_logs.importer import ImportOptions
+    from service.event_logs.parsing import Mapping
+
+    try:
+        log_format = LogFormat(format)
+    except ValueError:
+        fail(f"--format must be csv or xes, not {format!r}", MISCONFIGURED)
+    given = {
+        "case": case,
+        "unit": unit,
+        "time": time,
+        "activity": activity,
+        "status": status,
+        "resource": resource,
+    }
+    chosen = {field: value for field, value in given.items() if value is not None}
+    options = ImportOptions(
+        key=key,
+        name=name,
+        format=log_format,
+        mapping=Mapping(**chosen, explicit=set(chosen)),
+        assume_tz=assume_tz,
+        strict=strict,
+        delimiter=delimiter,
+    )
+    config = settings()
+    require_current_schema(config)
+    log = run_on_database(config, _import_log(config, file, options))
+    typer.echo(
+        f"{log.key}: {log.events} events, {log.cases} cases, {log.units} units, "
+        f"{log.rejected} rejected rows"
+    )
+    for rejection in log.rejections[:10]:
+        typer.echo(f"  line {rejection['line']}: {rejection['reason']}")
+    if log.rejected > 10:
+        typer.echo(f"  ... {log.rejected - 10} more (GET /v1/event-logs/{log.key} lists 100)")
+
+
+async def _import_log(config: Settings, file: Path, options: Any) -> Any:
+    import time as clock
+
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from service.api_keys.service import SYSTEM
+    from service.core.db import Database
+    from service.event_logs.importer import import_log
+
+    size = file.stat().st_size
+    started = clock.monotonic()
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TextColumn("{task.fields[rows]:,} rows  {task.fields[rate]:,.0f} rows/s"),
+        TimeElapsedColumn(),
+    )
+    db = Database.from_settings(config)
+    with Progress(*columns, console=err, transient=False) as progress:
+        task = progress.add_task(f"importing {file.name}", total=size, rows=0, rate=0.0)
+
+        async def chunks() -> AsyncIterator[bytes]:
+            with file.open("rb") as source:
+                while chunk := source.read(1 << 20):
+                    progress.update(task, advance=len(chunk))
+                    yield chunk
+
+        def on_progress(state: Any) -> None:
+            elapsed = max(clock.monotonic() - started, 1e-6)
+            progress.update(task, rows=state.rows_read, rate=state.rows_read / elapsed)
+
+        try:
+            return await import_log(
+                db.write_sessions, SYSTEM, options, chunks(), on_progress=on_progress
+            )
+        finally:
+            await db.dispose()
+
+
 if __name__ == "__main__":
     app()
