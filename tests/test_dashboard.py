@@ -353,6 +353,12 @@ def _window_of(svg_from: str, svg_to: str) -> dict[str, str]:
     return {"from": svg_from, "to": svg_to}
 
 
+async def _page_window(page) -> dict[str, str]:
+    """The window the page asked the API for (written on the picture)."""
+    svg = page.locator("#rings")
+    return _window_of(await svg.get_attribute("data-from"), await svg.get_attribute("data-to"))
+
+
 def _all(api: httpx.Client, path: str, **params: str) -> list[dict]:
     items: list[dict] = []
     cursor = None
@@ -375,8 +381,9 @@ def _number(shown: str | None) -> float | None:
     return float(shown)
 
 
-async def _keys(page, attribute: str) -> list[str]:
-    return await page.locator(f"[{attribute}]").evaluate_all(
+async def _keys(scope, attribute: str, within: str = "") -> list[str]:
+    """The values of ``attribute`` on the elements (inside ``within``) that carry it."""
+    return await scope.locator(f"{within} [{attribute}]".strip()).evaluate_all(
         f"nodes => nodes.map(n => n.getAttribute('{attribute}'))"
     )
 
@@ -536,6 +543,106 @@ class TestRingsView:
         text = await page.locator("body").inner_text()
         for other in ("Contact centre", "Card services", "Marketing"):
             assert other not in text
+        assert visit.foreign == [] and visit.errors == []
+
+
+@pytest.mark.browser
+class TestTheOtherViews:
+    async def test_the_journey_shows_each_touchpoints_score_priority_and_chain(
+        self, visit: Visit, site: Site
+    ):
+        page = await _open(visit, site, site.reader_key, f"?from={FROM_DAY}&to={TO_DAY}")
+        window = await _page_window(page)
+        await page.locator('.tab[data-view="journey"]').click()
+        stages = page.locator("#journey-stages[data-state=ready]")
+        await stages.wait_for()
+        with site.api() as api:
+            (journey,) = _all(api, "/v1/journeys")
+            touchpoints = _all(api, "/v1/touchpoints", journey=journey["key"])
+            scores = {
+                t["key"]: api.get(f"/v1/scores/touchpoints/{t['key']}", params=window).json()
+                for t in touchpoints
+            }
+        assert await _keys(stages, "data-stage") == journey["stages"]
+        assert sorted(await _keys(stages, "data-touchpoint")) == sorted(scores)
+        for key, score in scores.items():
+            card = stages.locator(f'[data-touchpoint="{key}"]')
+            assert (
+                _number(await card.locator("[data-score]").get_attribute("data-score"))
+                == (score["value"])
+            ), key
+            assert (
+                _number(await card.locator("[data-priority]").get_attribute("data-priority"))
+                == (score["details"]["priority"])
+            )
+            chain = sorted(score["details"]["upstream"], key=lambda u: u["depth"])
+            shown = await card.locator(".chain [data-link-handoff]").evaluate_all(
+                "nodes => nodes.map(n => n.dataset.linkHandoff)"
+            )
+            assert shown == [u["handoff"] for u in chain], key
+        assert "#journey" in page.url and f"from={FROM_DAY}" in page.url
+        assert visit.foreign == [] and visit.errors == []
+
+    async def test_conflicts_and_findings_are_listed_most_severe_first(
+        self, visit: Visit, site: Site
+    ):
+        page = await _open(visit, site, site.reader_key, "#issues")
+        await page.locator("#finding-list [data-finding]").first.wait_for()
+        with site.api() as api:
+            conflicts = _all(api, "/v1/conflicts", status="open")
+            findings = _all(api, "/v1/findings")
+        assert await _keys(page, "data-conflict", "#conflict-list") == [c["id"] for c in conflicts]
+        assert await _keys(page, "data-finding", "#finding-list") == [f["id"] for f in findings]
+        severities = [f["severity"] for f in findings]
+        assert severities == sorted(severities, reverse=True)
+        first = page.locator(f'[data-finding="{findings[0]["id"]}"]')
+        assert findings[0]["remedy"] in await first.inner_text()
+        # a unit named in a finding opens it on the rings
+        link = page.locator("#finding-list [data-link-unit]").first
+        unit = await link.get_attribute("data-link-unit")
+        await link.click()
+        await page.locator(f'#details[data-key="{unit}"]').wait_for()
+        assert await page.locator("#view-rings").is_visible()
+        assert visit.foreign == [] and visit.errors == []
+
+    async def test_a_case_is_drawn_as_swimlanes_with_its_transfers_and_ping_pongs(
+        self, visit: Visit, site: Site
+    ):
+        page = await _open(visit, site, site.reader_key, "#case")
+        await page.locator("#case-ref").fill("case-7781")
+        await page.locator("#case-form button").click()
+        await page.locator("#case-lanes[data-state=ready]").wait_for()
+        with site.api() as api:
+            case = api.get("/v1/cases/case-7781").json()
+        assert page.url.endswith("#case/case-7781")
+        assert await page.locator("#case-lanes [data-step]").count() == len(case["steps"])
+        transfers = await _keys(page, "data-transfer", "#case-lanes")
+        assert len(transfers) == sum(s["from_unit"] != s["to_unit"] for s in case["steps"])
+        assert case["ping_pongs"] > 0
+        assert await page.locator("#case-lanes .transfer.ping-pong").count() > 0
+        late = [s for s in case["steps"] if s["late_by"]]
+        assert await page.locator("#case-lanes .bar.late").count() == len(late)
+        summary = await page.locator("#case-summary").inner_text()
+        assert f"{case['transfers']} transfer(s)" in summary
+        assert f"{case['ping_pongs']} ping-pong(s)" in summary
+        await page.locator("#case-ref").fill("no-such-case")
+        await page.locator("#case-form button").click()
+        await page.locator("#case-lanes[data-state=error]").wait_for()
+        assert "No case to show" in await page.locator("#case-summary").inner_text()
+        assert visit.foreign == []
+
+    async def test_the_trend_is_the_company_score_by_week(self, visit: Visit, site: Site):
+        page = await _open(visit, site, site.reader_key, f"?from={FROM_DAY}&to={TO_DAY}#trend")
+        await page.locator("#trend-chart[data-state=ready]").wait_for()
+        window = await _page_window(page)
+        with site.api() as api:
+            score = api.get("/v1/scores/company", params={**window, "bucket": "week"}).json()
+        shown = await page.locator("#trend-table td[data-value]").evaluate_all(
+            "nodes => nodes.map(n => n.dataset.value)"
+        )
+        assert [_number(v) for v in shown] == [b["value"] for b in score["series"]]
+        points = await page.locator("#trend-chart .trend-point").count()
+        assert points == sum(b["value"] is not None for b in score["series"]) > 0
         assert visit.foreign == [] and visit.errors == []
 
 

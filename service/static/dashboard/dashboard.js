@@ -155,6 +155,7 @@
       state.data = { units, handoffs, scoreOf, touchpoints, range, win };
       state.conflicts = null;
       render(state.data);
+      showView();
       const ms = Math.round(performance.now() - started);
       setStatus(
         `${units.length} units, ${handoffs.length} active handoffs; window ${win.from} to ` +
@@ -729,6 +730,376 @@
     return state.conflicts;
   }
 
+
+  // ---- views: chosen in the address's fragment (#journey/<key>, #case/<ref>, ...) ---------
+
+  const VIEWS = ["rings", "journey", "issues", "case", "trend"];
+
+  function route() {
+    const [name, ...rest] = location.hash.slice(1).split("/");
+    const view = VIEWS.includes(name) ? name : "rings";
+    let arg = rest.join("/");
+    try {
+      arg = decodeURIComponent(arg);
+    } catch {
+      arg = "";
+    }
+    return { view, arg };
+  }
+
+  function go(view, arg) {
+    location.hash = arg ? `${view}/${encodeURIComponent(arg)}` : view;
+  }
+
+  function showView() {
+    const { view, arg } = route();
+    for (const panel of document.querySelectorAll("[data-view-panel]")) {
+      panel.hidden = panel.dataset.viewPanel !== view;
+    }
+    for (const tab of document.querySelectorAll(".tab")) {
+      if (tab.dataset.view === view) tab.setAttribute("aria-current", "page");
+      else tab.removeAttribute("aria-current");
+    }
+    if (!state.data) return;
+    const loaders = { journey: () => showJourney(arg), issues: showIssues, case: () => showCase(arg), trend: showTrend };
+    if (loaders[view]) loaders[view]().catch(viewFailed);
+  }
+
+  function viewFailed(error) {
+    if (error instanceof SignedOut) showSignIn(`Your session ended: ${error.message}`);
+    else setStatus(`Could not load: ${error.message}`);
+  }
+
+  // A unit or handoff named in another view: a button that shows it on the rings.
+  function linkTo(kind, key, label) {
+    const button = html("button", label || key, { type: "button", class: "link", [`data-link-${kind}`]: key });
+    button.addEventListener("click", () => {
+      go("rings");
+      const node = document.querySelector(`#rings [data-${kind}="${CSS.escape(key)}"]`);
+      if (kind === "unit") selectUnit(key, node);
+      else if (state.data.handoffs.some((h) => h.key === key)) selectHandoff(key, node);
+      if (node) node.focus();
+    });
+    return button;
+  }
+
+  const unitName = (key) => {
+    const unit = state.data && state.data.units.find((u) => u.key === key);
+    return unit ? unit.name : key;
+  };
+
+  // ---- journey -----------------------------------------------------------------------------
+
+  async function showJourney(key) {
+    const data = state.data;
+    if (!data.journeys) data.journeys = await every("v1/journeys");
+    const pick = $("journey-pick");
+    const stages = $("journey-stages");
+    if (!data.journeys.length) {
+      pick.replaceChildren();
+      stages.replaceChildren(html("p", "No journey is visible to this key.", { class: "muted" }));
+      $("journey-summary").textContent = "";
+      return;
+    }
+    const journey = data.journeys.find((j) => j.key === key) || data.journeys[0];
+    pick.replaceChildren(
+      ...data.journeys.map((j) => html("option", j.name, { value: j.key, ...(j === journey ? { selected: "" } : {}) })),
+    );
+    pick.onchange = () => go("journey", pick.value);
+    stages.dataset.state = "loading";
+    const [touchpoints, score] = await Promise.all([
+      every("v1/touchpoints", { journey: journey.key }),
+      get(`v1/scores/journeys/${encodeURIComponent(journey.key)}`, data.range).catch((e) => ({ error: e })),
+    ]);
+    const scores = await Promise.all(
+      touchpoints.map((t) =>
+        get(`v1/scores/touchpoints/${encodeURIComponent(t.key)}`, data.range).catch((e) => ({ error: e })),
+      ),
+    );
+    if (route().view !== "journey") return;
+    $("journey-summary").textContent =
+      `${journey.name}${journey.segment ? ` (${journey.segment})` : ""}: journey score ` +
+      `${score.error ? `unavailable (${score.error.message})` : healthText(score)}, ` +
+      `${touchpoints.length} touchpoint(s). Priority = 1 + driver weight + 1 for a moment of truth.`;
+    const columns = journey.stages.map((stage) => {
+      const column = html("section", null, { class: "stage", "data-stage": stage });
+      column.appendChild(html("h3", stage));
+      return column;
+    });
+    touchpoints.forEach((t, i) => {
+      const column = columns[journey.stages.indexOf(t.stage)] || columns[columns.length - 1];
+      column.appendChild(touchpointCard(t, scores[i]));
+    });
+    stages.replaceChildren(...columns);
+    stages.dataset.state = "ready";
+  }
+
+  function touchpointCard(t, score) {
+    const card = html("article", null, { class: "touchpoint", "data-touchpoint": t.key });
+    const value = score.error ? null : score.value;
+    card.classList.add(`b-${band(value)}`);
+    card.appendChild(html("h4", t.name));
+    if (t.moment_of_truth) card.appendChild(html("span", "moment of truth", { class: "badge mot-badge" }));
+    card.appendChild(
+      html("p", score.error ? `score unavailable: ${score.error.message}` : `score ${healthText(score)}`, {
+        class: "tp-score",
+        "data-score": score.error ? "" : shown(value),
+      }),
+    );
+    card.appendChild(html("p", `${t.channel || "channel?"}, owned by ${unitName(t.owner)}`, { class: "muted" }));
+    if (score.error) return card;
+    const d = score.details || {};
+    const weight = d.driver_weight || {};
+    card.appendChild(
+      html(
+        "p",
+        `priority ${shown(d.priority)}; driver weight ${shown(weight.value)} (${weight.source || "?"}` +
+          `${weight.n !== undefined ? `, n=${weight.n}` : ""}${weight.r !== undefined && weight.r !== null ? `, r=${weight.r}` : ""})`,
+        { class: "muted", "data-priority": shown(d.priority) },
+      ),
+    );
+    const chain = (d.upstream || []).slice().sort((a, b) => a.depth - b.depth);
+    const list = html("ol", null, { class: "chain", "aria-label": "upstream handoffs, nearest first" });
+    if (!chain.length) list.appendChild(html("li", "No upstream handoff serves it.", { class: "muted" }));
+    for (const link of chain) {
+      const li = html("li", null, { class: `b-${band(link.health)}`, "data-depth": String(link.depth) });
+      li.appendChild(document.createTextNode(`depth ${link.depth}: `));
+      li.appendChild(linkTo("handoff", link.handoff));
+      li.appendChild(document.createTextNode(` health ${shown(link.health)}, ${shown(link.weight)} occurrences`));
+      list.appendChild(li);
+    }
+    card.appendChild(html("p", "Upstream chain (peeling the onion):", { class: "small" }));
+    card.appendChild(list);
+    return card;
+  }
+
+  // ---- conflicts and findings --------------------------------------------------------------
+
+  async function showIssues() {
+    const [conflicts, findings] = await Promise.all([openConflicts(), every("v1/findings")]);
+    if (route().view !== "issues") return;
+    const remedies = new Map(
+      findings.filter((f) => f.subject.type === "conflict").map((f) => [f.subject.key, f]),
+    );
+    const clist = $("conflict-list");
+    clist.replaceChildren();
+    if (!conflicts.length) clist.appendChild(html("li", "No open conflict visible to this key.", { class: "muted" }));
+    for (const c of conflicts) {
+      const li = html("li", null, { class: `sev sev-${c.severity}`, "data-conflict": c.id });
+      li.appendChild(html("strong", `Severity ${c.severity}: `));
+      c.goals.forEach((g, i) => {
+        if (i) li.appendChild(document.createTextNode(" against "));
+        li.appendChild(document.createTextNode(`${g.key} (${g.direction} ${g.metric}, incentive ${g.incentive_weight}) of `));
+        li.appendChild(linkTo("unit", g.owner, unitName(g.owner)));
+      });
+      li.appendChild(html("p", `Metric path: ${c.metric_path.join(" → ")}. ${c.reasons.join(" ")}`));
+      if (c.shared_touchpoints.length) li.appendChild(html("p", `Shared touchpoints: ${c.shared_touchpoints.join(", ")}`, { class: "muted" }));
+      const finding = remedies.get(c.id);
+      if (finding) li.appendChild(html("p", `Remedy: ${finding.remedy}`));
+      clist.appendChild(li);
+    }
+    const flist = $("finding-list");
+    flist.replaceChildren();
+    if (!findings.length) flist.appendChild(html("li", "No open finding visible to this key.", { class: "muted" }));
+    for (const f of findings) {
+      const li = html("li", null, { class: `sev sev-${f.severity}`, "data-finding": f.id, "data-rule": f.rule });
+      li.appendChild(html("strong", `${f.rule}, severity ${f.severity}: `));
+      const subject = f.subject;
+      if (subject.type === "unit" || subject.type === "handoff") {
+        li.appendChild(linkTo(subject.type, subject.key, subject.type === "unit" ? unitName(subject.key) : subject.key));
+      } else {
+        li.appendChild(document.createTextNode(`${subject.type} ${subject.key || ""}`));
+      }
+      li.appendChild(html("p", f.explanation));
+      li.appendChild(html("p", `Remedy: ${f.remedy}`, { class: "remedy" }));
+      flist.appendChild(li);
+    }
+  }
+
+  // ---- a case, as swimlanes ----------------------------------------------------------------
+
+  function parseDuration(text) {
+    // ISO 8601 durations as the API writes them (PnDTnHnMnS); null when absent
+    if (!text) return null;
+    const m = /^P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:([\d.]+)S)?)?$/.exec(text);
+    if (!m) return null;
+    return ((+m[1] || 0) * 86400 + (+m[2] || 0) * 3600 + (+m[3] || 0) * 60 + (+m[4] || 0)) * 1000;
+  }
+
+  async function showCase(ref) {
+    const input = $("case-ref");
+    const svg = $("case-lanes");
+    input.value = ref || "";
+    if (!ref) {
+      $("case-summary").textContent = "Enter a case ref (the case_ref your systems put on handoff events).";
+      svg.replaceChildren();
+      return;
+    }
+    svg.dataset.state = "loading";
+    let found;
+    try {
+      found = await get(`v1/cases/${encodeURIComponent(ref)}`);
+    } catch (error) {
+      if (error instanceof SignedOut) throw error;
+      $("case-summary").textContent = `No case to show: ${error.message}`;
+      svg.replaceChildren();
+      svg.dataset.state = "error";
+      return;
+    }
+    if (route().view !== "case") return;
+    drawCase(found);
+    svg.dataset.state = "ready";
+  }
+
+  function drawCase(found) {
+    const svg = $("case-lanes");
+    svg.replaceChildren();
+    const steps = found.steps;
+    const lanes = [];
+    const addLane = (key) => key && !lanes.includes(key) && lanes.push(key);
+    for (const u of found.path || []) addLane(u);
+    for (const s of steps) {
+      addLane(s.from_unit);
+      addLane(s.to_unit);
+    }
+    const hiddenLane = steps.some((s) => !s.visible) ? "(units not visible to this key)" : null;
+    if (hiddenLane) lanes.push(hiddenLane);
+    const pingPong = new Set();
+    for (const [a, b] of (found.ping_pong_units || []).map((t) => [t[0], t[1]])) {
+      pingPong.add(`${a}>${b}`);
+      pingPong.add(`${b}>${a}`);
+    }
+    const times = [];
+    for (const s of steps) {
+      for (const t of [s.started_at, s.delivered_at, s.due_at]) if (t) times.push(Date.parse(t));
+      const wait = parseDuration(s.wait_before);
+      if (s.started_at && wait) times.push(Date.parse(s.started_at) - wait);
+    }
+    const t0 = Math.min(...times);
+    const t1 = Math.max(...times, t0 + 3600000);
+    const left = 190;
+    const width = 1100;
+    const laneH = 56;
+    const top = 30;
+    const height = top + lanes.length * laneH + 30;
+    svg.setAttribute("viewBox", `0 0 ${left + width + 20} ${height}`);
+    const x = (t) => left + ((Date.parse(t) - t0) / (t1 - t0)) * width;
+    const y = (unit) => top + lanes.indexOf(unit) * laneH + laneH / 2;
+    lanes.forEach((unit, i) => {
+      el("rect", { class: "lane", x: 0, y: top + i * laneH, width: left + width + 20, height: laneH }, svg);
+      el("text", { class: "lane-label", x: 8, y: top + i * laneH + laneH / 2 + 5 }, svg).textContent =
+        unit === hiddenLane ? unit : unitName(unit);
+    });
+    // the time axis: days
+    const dayStart = Math.floor(t0 / DAY) * DAY;
+    for (let d = dayStart; d <= t1; d += DAY) {
+      if (d < t0) continue;
+      const xd = left + ((d - t0) / (t1 - t0)) * width;
+      el("line", { class: "tick", x1: xd, x2: xd, y1: top - 6, y2: height - 24 }, svg);
+      el("text", { class: "tick-label", x: xd + 3, y: top - 10 }, svg).textContent = isoDay(new Date(d));
+    }
+    steps.forEach((s, i) => {
+      const g = el("g", { class: "step", "data-step": String(s.index) }, svg);
+      if (!s.visible) {
+        const yy = y(hiddenLane);
+        el("rect", { class: "bar hidden-step", x: x(s.started_at || s.due_at), y: yy - 8, width: 6, height: 16 }, g);
+        return;
+      }
+      const from = s.from_unit;
+      const to = s.to_unit;
+      const start = s.started_at;
+      const end = s.delivered_at || s.due_at || s.started_at;
+      const late = Boolean(s.late_by);
+      const wait = parseDuration(s.wait_before);
+      if (wait && start) {
+        const ws = new Date(Date.parse(start) - wait).toISOString();
+        el("line", { class: "wait", x1: x(ws), x2: x(start), y1: y(from), y2: y(from) }, g);
+        el("text", { class: "wait-label", x: (x(ws) + x(start)) / 2, y: y(from) - 12 }, g).textContent = `wait ${s.wait_before}`;
+      }
+      const bar = el("rect", {
+        class: `bar${late ? " late" : ""}${s.delivered_at ? "" : " open"}`,
+        x: x(start), y: y(from) - 9, width: Math.max(4, x(end) - x(start)), height: 18, rx: 3,
+      }, g);
+      titled(bar, `${s.handoff}: ${unitName(from)} → ${unitName(to)}\nstarted ${start}\n` +
+        `${s.delivered_at ? `delivered ${s.delivered_at}` : "not delivered"}${late ? `\nlate by ${s.late_by}` : ""}` +
+        `${s.rework ? "\nreworked" : ""}${s.customer_impact ? "\nthe customer noticed" : ""}`);
+      if (from !== to) {
+        const transfer = el("line", {
+          class: `transfer${pingPong.has(`${from}>${to}`) ? " ping-pong" : ""}`,
+          x1: x(end), x2: x(end), y1: y(from), y2: y(to) + (y(to) > y(from) ? -10 : 10),
+          "data-transfer": `${from}>${to}`,
+        }, g);
+        titled(transfer, `transfer ${unitName(from)} → ${unitName(to)}${pingPong.has(`${from}>${to}`) ? " (part of a ping-pong)" : ""}`);
+        el("circle", { class: "arrive", cx: x(end), cy: y(to), r: 5 }, g);
+      }
+      const label = el("text", { class: "step-label", x: x(start), y: y(from) + 24 }, g);
+      label.textContent = `${i + 1}. ${s.handoff}${late ? ` (late ${s.late_by})` : ""}`;
+    });
+    $("case-summary").textContent =
+      `Case ${found.case_ref}: ${found.transfers} transfer(s) between units, ${found.ping_pongs} ping-pong(s)` +
+      `${(found.ping_pong_units || []).length ? ` (${found.ping_pong_units.map((t) => t.join(" → ")).join("; ")})` : ""}, ` +
+      `elapsed ${found.elapsed || "?"}, ${found.open_steps} open step(s). Red bars were late; ` +
+      `orange transfers are part of a ping-pong; dashed lines are waits.`;
+  }
+
+  // ---- trend -------------------------------------------------------------------------------
+
+  async function showTrend() {
+    const data = state.data;
+    const svg = $("trend-chart");
+    svg.dataset.state = "loading";
+    const score = await get("v1/scores/company", { ...data.range, bucket: "week" });
+    if (route().view !== "trend") return;
+    const series = score.series || [];
+    svg.replaceChildren();
+    const left = 50;
+    const right = 880;
+    const top = 20;
+    const bottom = 280;
+    const y = (v) => bottom - (v / 100) * (bottom - top);
+    const x = (i) => left + (series.length > 1 ? (i / (series.length - 1)) * (right - left) : (right - left) / 2);
+    for (const [name, lo, hi] of [["poor", 0, 60], ["watch", 60, 80], ["good", 80, 100]]) {
+      el("rect", { class: `band band-${name}`, x: left, width: right - left, y: y(hi), height: y(lo) - y(hi) }, svg);
+    }
+    for (const v of [0, 20, 40, 60, 80, 100]) {
+      el("text", { class: "tick-label", x: left - 8, y: y(v) + 4, "text-anchor": "end" }, svg).textContent = String(v);
+    }
+    let segment = [];
+    const flush = () => {
+      if (segment.length > 1) el("polyline", { class: "trend-line", points: segment.join(" ") }, svg);
+      segment = [];
+    };
+    const table = $("trend-table");
+    table.replaceChildren();
+    const head = table.createTHead().insertRow();
+    for (const h of ["week from", "company score"]) head.appendChild(html("th", h));
+    const body = table.createTBody();
+    series.forEach((bucket, i) => {
+      const row = body.insertRow();
+      row.appendChild(html("td", bucket.window.from.slice(0, 10)));
+      row.appendChild(html("td", bucket.value === null ? `no data (${bucket.reason || ""})` : String(bucket.value), { "data-value": shown(bucket.value) }));
+      if (bucket.value === null) {
+        flush();
+        // below the axis: a week without data is not a score of 0
+        titled(el("circle", { class: "trend-gap", cx: x(i), cy: bottom + 8, r: 3 }, svg),
+          `${bucket.window.from.slice(0, 10)}: no data`);
+        return;
+      }
+      segment.push(`${x(i).toFixed(1)},${y(bucket.value).toFixed(1)}`);
+      titled(el("circle", { class: "trend-point", cx: x(i), cy: y(bucket.value), r: 4, "data-week": bucket.window.from }, svg),
+        `${bucket.window.from.slice(0, 10)}: ${bucket.value}`);
+    });
+    flush();
+    if (series.length) {
+      el("text", { class: "tick-label", x: left, y: bottom + 26 }, svg).textContent = series[0].window.from.slice(0, 10);
+      el("text", { class: "tick-label", x: right, y: bottom + 26, "text-anchor": "end" }, svg).textContent =
+        series[series.length - 1].window.from.slice(0, 10);
+    }
+    el("text", { class: "trend-title", x: left, y: 14 }, svg).textContent =
+      `Company score over the window: ${healthText(score)}`;
+    svg.dataset.state = "ready";
+  }
+
   // ---- start -------------------------------------------------------------------------------
 
   async function start() {
@@ -739,7 +1110,18 @@
       keepWindow({ from: $("window-from").value, to: $("window-to").value }, true);
       load();
     });
-    window.addEventListener("popstate", () => state.who && load());
+    window.addEventListener("popstate", () => {
+      // a new window in the address (back/forward): read again; a new view alone: no need
+      const win = readWindow();
+      const shown = state.data && state.data.win;
+      if (state.who && (!shown || shown.from !== win.from || shown.to !== win.to)) load();
+    });
+    window.addEventListener("hashchange", showView);
+    $("case-form").addEventListener("submit", (event) => {
+      event.preventDefault();
+      go("case", $("case-ref").value.trim());
+    });
+    showView();
     try {
       const who = await get("dashboard/session");
       if (!who.signed_in) {
