@@ -268,13 +268,13 @@
     const back = el("g", { class: "rings-back" }, svg);
     for (let k = depth; k >= 1; k--) {
       el("circle", { class: "ring", r: radius(k).toFixed(1) }, back);
-      const at = polar(radius(k) + 4, Math.PI * 0.78);
+      const at = polar(radius(k) + 20, Math.PI / 2);
       const label = el("text", { class: "ring-label", x: at.x.toFixed(1), y: at.y.toFixed(1) }, back);
       label.textContent = `ring ${k}`;
     }
     const customer = el("g", { class: "customer" }, svg);
-    el("circle", { r: 48 }, customer);
-    el("text", { y: 5 }, customer).textContent = "Customer";
+    el("circle", { r: 52 }, customer);
+    el("text", { y: 6 }, customer).textContent = "Customer";
 
     // handoffs drawn: both ends on the picture, or an end this key may not see
     const hidden = { count: 0 };
@@ -440,7 +440,7 @@
       layer,
     );
     titled(g, `${unit.name}\n${unit.kind}${outside ? " (outside party)" : ""}, ring ${unit.ring}`);
-    const r = crowded ? 10 : 24;
+    const r = crowded ? 10 : 26;
     if (outside) {
       el("rect", {
         class: "node", x: (p.x - r).toFixed(1), y: (p.y - r).toFixed(1), width: 2 * r,
@@ -451,7 +451,7 @@
     }
     if (!crowded) {
       // the name outside the node, away from the customer (moments of truth face inward)
-      const out = polar(r + 14, p.angle);
+      const out = polar(r + 16, p.angle);
       const label = el("text", { x: (p.x + out.x).toFixed(1), y: (p.y + out.y + 4).toFixed(1) }, g);
       label.setAttribute("text-anchor", Math.abs(out.x) < r * 0.5 ? "middle" : out.x > 0 ? "start" : "end");
       label.textContent = unit.name.length > 26 ? `${unit.name.slice(0, 25)}…` : unit.name;
