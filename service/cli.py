@@ -396,14 +396,20 @@ def import_log(
     file: Annotated[
         Path,
         typer.Argument(
-            help="The log: CSV with a header line, gzip or not.", exists=True, dir_okay=False
+            help="The log: CSV with a header line, or XES; gzip or not.",
+            exists=True,
+            dir_okay=False,
         ),
     ],
     key: Annotated[str, typer.Option(help="The new log's key.")],
-    format: Annotated[str, typer.Option(help="csv (xes: not yet).")] = "csv",
+    format: Annotated[
+        str | None, typer.Option(help="csv or xes [xes for a .xes or .xes.gz file, else csv].")
+    ] = None,
     name: Annotated[str | None, typer.Option(help="A name (default: the key).")] = None,
     case: Annotated[str | None, typer.Option(help="Column of the case [case].")] = None,
-    unit: Annotated[str | None, typer.Option(help="Column of the unit [unit].")] = None,
+    unit: Annotated[
+        str | None, typer.Option(help="Column (XES: attribute) of the unit [unit; org:group].")
+    ] = None,
     time: Annotated[str | None, typer.Option(help="Column of the time, ISO 8601 [time].")] = None,
     activity: Annotated[str | None, typer.Option(help="Column of the activity [activity].")] = None,
     status: Annotated[str | None, typer.Option(help="Column of the status [status].")] = None,
@@ -418,8 +424,10 @@ def import_log(
     POST /v1/event-logs does."""
     from service.event_logs.constants import LogFormat
     from service.event_logs.importer import ImportOptions
-    from service.event_logs.parsing import Mapping
+    from service.event_logs.parsing import Mapping, xes_mapping
 
+    if format is None:
+        format = "xes" if file.name.lower().endswith((".xes", ".xes.gz")) else "csv"
     try:
         log_format = LogFormat(format)
     except ValueError:
@@ -437,7 +445,11 @@ def import_log(
         key=key,
         name=name,
         format=log_format,
-        mapping=Mapping(**chosen, explicit=set(chosen)),
+        mapping=(
+            xes_mapping(**chosen)
+            if log_format is LogFormat.xes
+            else Mapping(**chosen, explicit=set(chosen))
+        ),
         assume_tz=assume_tz,
         strict=strict,
         delimiter=delimiter,

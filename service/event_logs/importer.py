@@ -38,6 +38,7 @@ from service.event_logs.parsing import (
     CsvRows,
     Mapping,
     Row,
+    XesEvents,
     decoded,
     from_us,
     inflated,
@@ -104,8 +105,6 @@ async def import_log(
 ) -> EventLog:
     principal.require(Action.events_write)
     hidden_from_partners(principal, options.key)
-    if options.format is not LogFormat.csv:
-        raise Invalid("only format=csv is read so far", loc=("query", "format"))
     if len(options.delimiter) != 1:
         raise Invalid("delimiter must be one character", loc=("query", "delimiter"))
     assume = zone(options.assume_tz)
@@ -187,16 +186,22 @@ class _Job:
 
     async def run(self, body: AsyncIterable[bytes], assume: ZoneInfo | None) -> None:
         options = self.options
-        records = CsvRecords(options.delimiter)
-        rows = CsvRows(options.mapping, assume)
-        text = decoded(
-            inflated(body, gzip=options.gzip, max_bytes=options.max_bytes, counter=self.counter)
+        chunks = inflated(
+            body, gzip=options.gzip, max_bytes=options.max_bytes, counter=self.counter
         )
-        async for piece in text:
-            await self._take(records.feed(piece), rows)
-        await self._take(records.finish(), rows)
-        if not rows.has_header:
-            raise Invalid("the log is empty: expected a header line, then rows", loc=("body",))
+        if options.format is LogFormat.xes:
+            events = XesEvents(options.mapping, assume)
+            async for chunk in chunks:
+                await self._take(events.feed(chunk))
+            await self._take(events.finish())
+        else:
+            records = CsvRecords(options.delimiter)
+            rows = CsvRows(options.mapping, assume)
+            async for piece in decoded(chunks):
+                await self._take(_csv_rows(records.feed(piece), rows))
+            await self._take(_csv_rows(records.finish(), rows))
+            if not rows.has_header:
+                raise Invalid("the log is empty: expected a header line, then rows", loc=("body",))
         if options.strict and self.rejected:
             raise StrictRejected(
                 f"{self.rejected} row(s) are invalid and strict=true: nothing was imported",
@@ -210,20 +215,10 @@ class _Job:
         await self._flush()
         await self._finish()
 
-    async def _take(self, records: list, rows: CsvRows) -> None:
+    async def _take(self, items: list[tuple[int, Row | str]]) -> None:
         strict = self.options.strict
-        for line, fields in records:
-            if fields is None:
-                self.rows_read += 1
-                self._reject(line, "a quoted field is never closed")
-                continue
-            if not fields or (len(fields) == 1 and not fields[0].strip()):
-                continue  # a blank line
-            if not rows.has_header:
-                rows.header(fields)
-                continue
+        for line, row in items:
             self.rows_read += 1
-            row = rows.row(line, fields)
             if isinstance(row, str):
                 self._reject(line, row)
                 continue
@@ -290,6 +285,21 @@ class _Job:
             log.status = LogStatus.failed.value
             log.failure_reason = _reason(exc)
             log.finished_at = utcnow()
+
+
+def _csv_rows(records: list, rows: CsvRows) -> list[tuple[int, Row | str]]:
+    """Rows (or why not) from CSV records; the first non-blank record is the header."""
+    out: list[tuple[int, Row | str]] = []
+    for line, fields in records:
+        if fields is None:
+            out.append((line, "a quoted field is never closed"))
+        elif not fields or (len(fields) == 1 and not fields[0].strip()):
+            continue  # a blank line
+        elif not rows.has_header:
+            rows.header(fields)
+        else:
+            out.append((line, rows.row(line, fields)))
+    return out
 
 
 def _reason(exc: BaseException) -> str:

@@ -339,3 +339,107 @@ class CsvRows:
         width = len(fields)
         values = {name: fields[i] if i < width else None for name, i in self._columns.items()}
         return make_row(line, values, self.assume_tz)
+
+
+# XES -------------------------------------------------------------------------------------------
+
+#: XES attribute elements that carry one value (lists and containers are not read).
+_XES_VALUES = frozenset({"string", "date", "int", "float", "boolean", "id"})
+
+
+def xes_mapping(**given: str | None) -> Mapping:
+    """The attributes read from an XES log: IEEE 1849 standard extensions by default."""
+    chosen = {field: value for field, value in given.items() if value is not None}
+    defaults = {
+        "case": "concept:name",  # of the trace
+        "unit": "org:group",
+        "time": "time:timestamp",
+        "activity": "concept:name",
+        "status": "lifecycle:transition",
+        "resource": "org:resource",
+    }
+    return Mapping(**{**defaults, **chosen}, explicit=set(chosen))
+
+
+class XesEvents:
+    """Rows from XES bytes fed in pieces, with expat: no tree is built, so memory holds one
+    trace's events at most (a trace's attributes may follow its events). The case is the
+    trace's attribute; every other field is the event's (or, if the event lacks it, the
+    trace's). ``position`` is the event's ordinal in the file; rejections give its line."""
+
+    def __init__(self, mapping: Mapping, assume_tz: tzinfo | None) -> None:
+        import xml.parsers.expat
+
+        self.mapping = mapping
+        self.assume_tz = assume_tz
+        self._parser = xml.parsers.expat.ParserCreate(namespace_separator=" ")
+        self._parser.StartElementHandler = self._start
+        self._parser.EndElementHandler = self._end
+        self._error = xml.parsers.expat.ExpatError
+        self._stack: list[str] = []
+        self._trace: dict[str, str] | None = None
+        self._events: list[tuple[int, int, dict[str, str]]] = []
+        self._event: dict[str, str] | None = None
+        self._event_line = 0
+        self._ordinal = 0
+        self._out: list[tuple[int, Row | str]] = []
+        self.saw_log = False
+
+    def feed(self, data: bytes) -> list[tuple[int, Row | str]]:
+        try:
+            self._parser.Parse(data, False)
+        except self._error as exc:
+            raise UnreadableBody(f"the body is not well-formed XES: {exc}", loc=("body",)) from exc
+        out, self._out = self._out, []
+        return out
+
+    def finish(self) -> list[tuple[int, Row | str]]:
+        out = self.feed(b"")
+        try:
+            self._parser.Parse(b"", True)
+        except self._error as exc:
+            raise UnreadableBody(f"the body is not well-formed XES: {exc}", loc=("body",)) from exc
+        if not self.saw_log:
+            raise UnreadableBody("the body is not an XES log (no <log> element)", loc=("body",))
+        return out + self._out
+
+    def _start(self, name: str, attrs: dict[str, str]) -> None:
+        local = name.rsplit(" ", 1)[-1]
+        parent = self._stack[-1] if self._stack else None
+        self._stack.append(local)
+        if local == "log" and parent is None:
+            self.saw_log = True
+        elif local == "trace" and parent == "log":
+            self._trace, self._events = {}, []
+        elif local == "event" and parent == "trace":
+            self._event = {}
+            self._event_line = self._parser.CurrentLineNumber
+        elif local in _XES_VALUES and "key" in attrs and "value" in attrs:
+            if parent == "event" and self._event is not None:
+                self._event[attrs["key"]] = attrs["value"]
+            elif parent == "trace" and self._trace is not None:
+                self._trace[attrs["key"]] = attrs["value"]
+
+    def _end(self, name: str) -> None:
+        local = self._stack.pop()
+        if local == "event" and self._event is not None and self._stack[-1:] == ["trace"]:
+            self._ordinal += 1
+            self._events.append((self._event_line, self._ordinal, self._event))
+            self._event = None
+        elif local == "trace" and self._trace is not None and self._stack[-1:] == ["log"]:
+            self._emit(self._trace, self._events)
+            self._trace, self._events = None, []
+
+    def _emit(self, trace: dict[str, str], events: list[tuple[int, int, dict[str, str]]]) -> None:
+        fields = self.mapping.as_dict()
+        case = trace.get(fields["case"] or "")
+        for line, ordinal, event in events:
+            values: dict[str, str | None] = {"case": case}
+            for name in ("unit", "time", "activity", "status", "resource"):
+                attribute = fields[name]
+                # The event's own attribute; else the trace's (but a trace's concept:name is
+                # the case, not an activity of each event).
+                inherited = None if name == "activity" else trace.get(attribute or "")
+                values[name] = None if attribute is None else event.get(attribute, inherited)
+            row = make_row(ordinal, values, self.assume_tz)
+            self._out.append((line, row))

@@ -92,3 +92,65 @@ ARCS = [
         "wait": {"median": "PT2H", "p90": "PT2H", "max": "PT2H"},
     },
 ]
+
+
+def _event(unit: str | None, time: str | None, activity: str, status: str = "complete") -> str:
+    parts = [f'<string key="concept:name" value="{activity}"/>']
+    if unit is not None:
+        parts.append(f'<string key="org:group" value="{unit}"/>')
+    if time is not None:
+        parts.append(f'<date key="time:timestamp" value="{time}"/>')
+    parts.append(f'<string key="lifecycle:transition" value="{status}"/>')
+    return f"    <event>{''.join(parts)}</event>\n"
+
+
+def _trace(case: str | None, events: list[str]) -> str:
+    name = f'    <string key="concept:name" value="{case}"/>\n' if case is not None else ""
+    return f"  <trace>\n{name}{''.join(events)}  </trace>\n"
+
+
+# The same cases as LOG, as XES (one event per line): the same summary and arcs.
+LOG_XES = (
+    '<?xml version="1.0" encoding="UTF-8"?>\n'
+    '<log xes.version="1.0" xmlns="http://www.xes-standard.org/">\n'
+    '  <global scope="event"><string key="org:group" value="UNKNOWN"/></global>\n'
+    + _trace(
+        "c1",
+        [
+            _event(FD, "2026-11-02T09:00:00Z", "open"),
+            _event(FD, "2026-11-02T09:10:00Z", "triage"),
+            _event(V5, "2026-11-02T10:10:00Z", "fix"),
+            _event(FD, "2026-11-02T12:10:00Z", "reply"),
+            _event(V5, "2026-11-02T13:10:00Z", "fix"),
+        ],
+    )
+    + _trace(
+        "c2",
+        [
+            _event(FD, "2026-11-02T09:00:00.000+00:00", "open"),
+            _event("Billing", "2026-11-02T09:30:00Z", "bill", "waiting on customer"),
+            _event(FD, "2026-11-02T11:30:00Z", "close"),
+        ],
+    )
+    + _trace("c3", [_event("Billing", "2026-11-03T08:00:00Z", "only")])
+    + _trace(
+        "c4",
+        [
+            _event(FD, "2026-11-02T10:00:00+01:00", "close"),
+            _event("Billing", "2026-11-02T08:00:00Z", "open"),
+            _event(FD, "2026-11-02T08:00:00Z", "triage"),
+        ],
+    )
+    + _trace(
+        "c5",
+        [
+            _event(None, "2026-11-02T08:00:00Z", "x"),  # no unit
+            _event("Billing", "2026-11-02T08:00:00", "x"),  # no offset
+            _event("Billing", None, "x"),  # no time
+        ],
+    )
+    + _trace(None, [_event("Billing", "2026-11-02T08:00:00Z", "x")])  # no case
+    + "</log>\n"
+)
+# Lines of the rejected events: the line each <event> starts on.
+XES_REJECTIONS = [(30, "no unit"), (31, "no offset"), (32, "no time"), (35, "no case")]

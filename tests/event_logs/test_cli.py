@@ -15,7 +15,7 @@ from service.cli import app
 from service.core.config import get_settings
 from service.core.db import sync_url
 from service.core.migrations import upgrade_to_head
-from tests.event_logs.logs import LOG
+from tests.event_logs.logs import LOG, LOG_XES
 from tests.servers import fresh_database
 
 runner = CliRunner()
@@ -95,3 +95,10 @@ class TestImportLog:
         )
         assert result.exit_code == 0, result.output
         assert "t: 2 events, 1 cases, 2 units, 0 rejected rows" in result.stdout
+
+    def test_reads_xes_by_its_suffix(self, database, tmp_path):
+        path = tmp_path / "support.xes.gz"
+        path.write_bytes(gzip.compress(LOG_XES.encode()))
+        result = runner.invoke(app, ["import-log", str(path), "--key", "x"])
+        assert result.exit_code == 0, result.output
+        assert "x: 12 events, 4 cases, 3 units, 4 rejected rows" in result.stdout

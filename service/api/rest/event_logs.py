@@ -22,7 +22,7 @@ from service.event_logs import importer
 from service.event_logs import service as event_logs_service
 from service.event_logs.constants import LogFormat
 from service.event_logs.models import EventLog
-from service.event_logs.parsing import Mapping
+from service.event_logs.parsing import Mapping, xes_mapping
 from service.event_logs.schemas import ArcRead, EventLogRead, Rejection, SummaryRead
 
 router = APIRouter(prefix="/v1/event-logs", tags=["event-logs"])
@@ -43,10 +43,11 @@ PauseStatuses = Annotated[
 _IMPORT_BODY = {
     "requestBody": {
         "required": True,
-        "description": "The log file, streamed: CSV with a header line (UTF-8). gzip is "
-        "accepted, by `Content-Encoding: gzip` or by its content.",
+        "description": "The log file, streamed: CSV with a header line (UTF-8), or XES "
+        "(IEEE 1849). gzip is accepted, by `Content-Encoding: gzip` or by its content.",
         "content": {
             "text/csv": {"schema": {"type": "string", "format": "binary"}},
+            "application/xml": {"schema": {"type": "string", "format": "binary"}},
             "application/gzip": {"schema": {"type": "string", "format": "binary"}},
         },
     }
@@ -72,7 +73,10 @@ async def import_event_log(
     settings: SettingsDep,
     principal: Writer,
     key: Annotated[str, Query(pattern=KEY_PATTERN, description="The new log's key.")],
-    format: Annotated[LogFormat, Query(description="csv (xes: not yet).")] = LogFormat.csv,
+    format: Annotated[
+        LogFormat | None,
+        Query(description="csv or xes; default: xes for an XML content type, else csv."),
+    ] = None,
     name: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
     case: _Column = None,
     unit: _Column = None,
@@ -80,6 +84,14 @@ async def import_event_log(
     activity: _Column = None,
     status: _Column = None,
     resource: _Column = None,
+    unit_attribute: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=200,
+            description="XES: the same as `unit` (org:resource makes the discovery per person).",
+        ),
+    ] = None,
     assume_tz: Annotated[
         str | None,
         Query(
@@ -93,27 +105,35 @@ async def import_event_log(
     ] = False,
     delimiter: Annotated[str, Query(min_length=1, max_length=1)] = ",",
 ) -> EventLogRead:
-    """Import an event log (CSV), streamed and written in batches.
+    """Import an event log (CSV or XES), streamed and written in batches.
 
-    Columns (defaults in brackets): `case` [case], `unit` [unit], `time` [time, ISO 8601],
+    CSV columns (defaults in brackets): `case` [case], `unit` [unit], `time` [time, ISO 8601],
     `activity` [activity], `status` [status], `resource` [resource]; the last three are
-    optional unless named. Rows without a case, unit or time, or with a time that has no
+    optional unless named. XES attributes: `case` [the trace's concept:name], `unit`
+    [org:group], `time` [time:timestamp], `activity` [concept:name], `status`
+    [lifecycle:transition], `resource` [org:resource]; an event without one takes its
+    trace's. Rows without a case, unit or time, or with a time that has no
     offset (unless `assume_tz`), are rejected: counted, and the first 100 listed with their
     line numbers. Answers 201 with the log once it is `ready`. A failed import keeps no
     rows (the log stays `failed` with the reason; post the key again to retry).
     """
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if format is None:
+        is_xml = media_type in ("application/xml", "text/xml") or media_type.endswith("+xml")
+        format = LogFormat.xes if is_xml else LogFormat.csv
     given = {
         "case": case,
-        "unit": unit,
+        "unit": unit if unit is not None else unit_attribute,
         "time": time,
         "activity": activity,
         "status": status,
         "resource": resource,
     }
-    mapping = Mapping(
-        **{field: value for field, value in given.items() if value is not None},
-        explicit={field for field, value in given.items() if value is not None},
-    )
+    if format is LogFormat.xes:
+        mapping = xes_mapping(**given)
+    else:
+        chosen = {field: value for field, value in given.items() if value is not None}
+        mapping = Mapping(**chosen, explicit=set(chosen))
     encoding = request.headers.get("content-encoding", "").strip().lower()
     options = importer.ImportOptions(
         key=key,
