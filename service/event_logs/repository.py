@@ -81,6 +81,16 @@ async def insert_rows(session: AsyncSession, log_id: UUID, rows: Sequence[Row]) 
         raise DBAPIError.instance(_PG_COPY, None, exc, driver_error) from exc
 
 
+async def unit_names(session: AsyncSession, log_id: UUID) -> list[str]:
+    statement = (
+        select(EventLogRow.unit)
+        .where(EventLogRow.log_id == log_id)
+        .distinct()
+        .order_by(EventLogRow.unit)
+    )
+    return list((await session.scalars(statement)).all())
+
+
 async def delete_rows(session: AsyncSession, log_id: UUID) -> None:
     await session.execute(delete(EventLogRow).where(EventLogRow.log_id == log_id))
 

@@ -83,3 +83,46 @@ def wait_read(median_us: int, p90_us: int, max_us: int) -> WaitRead:
         p90=timedelta(microseconds=p90_us),
         max=timedelta(microseconds=max_us),
     )
+
+
+class UnitMatch(ReadModel):
+    name: str = Field(description="The unit as named in the log.")
+    key: str = Field(description="Its derived key (the name itself when that is a valid key).")
+    unit: str | None = Field(description="The registered unit with that key, if any.")
+
+
+class UnregisteredArc(ArcRead):
+    from_unit: str | None = Field(description="The registered unit of `from`, if any.")
+    to_unit: str | None
+
+
+class UnobservedHandoff(ReadModel):
+    handoff: str
+    from_unit: str
+    to_unit: str
+
+
+class SlowHandoff(ReadModel):
+    handoff: str
+    source: str = Field(serialization_alias="from")
+    target: str = Field(serialization_alias="to")
+    count: int
+    p90: DurationRead = Field(description="The observed p90 wait.")
+    expected_within: DurationRead
+
+
+class ConformanceRead(ReadModel):
+    log: str
+    units: list[UnitMatch]
+    unregistered: list[UnregisteredArc] = Field(
+        description="Discovered arcs with no active registered handoff between their units "
+        "(the hidden handoffs), most transfers first, up to `limit`."
+    )
+    unregistered_total: int
+    unobserved: list[UnobservedHandoff] = Field(
+        description="Active registered handoffs between units of the log, never observed."
+    )
+    timing: list[SlowHandoff] = Field(
+        description="Registered handoffs whose observed p90 wait exceeds expected_within."
+    )
+    pause_statuses: list[str]

@@ -6,6 +6,8 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Sequence
+from datetime import timedelta
+from uuid import UUID
 
 import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,10 +18,24 @@ from service.core.permissions import Action, Principal
 from service.event_logs import repository
 from service.event_logs.constants import LogStatus
 from service.event_logs.errors import RESOURCE, hidden_from_partners
+from service.event_logs.keys import derive_key
 from service.event_logs.models import EventLog
 from service.event_logs.repository import ArcRow
-from service.event_logs.schemas import ArcRead, Spread, SummaryRead, wait_read
+from service.event_logs.schemas import (
+    ArcRead,
+    ConformanceRead,
+    SlowHandoff,
+    Spread,
+    SummaryRead,
+    UnitMatch,
+    UnobservedHandoff,
+    UnregisteredArc,
+    wait_read,
+)
 from service.event_logs.stats import median_ranks, nearest_rank
+from service.handoffs import service as handoffs_service
+from service.handoffs.constants import HandoffStatus
+from service.org_units import service as org_units_service
 
 MAX_PAUSE_STATUSES = 20
 
@@ -166,4 +182,79 @@ def _decode_arc_cursor(cursor: str) -> tuple[int, str, str]:
         return values[0], values[1], values[2]
     raise InvalidCursor(
         "cursor is malformed or belongs to another listing", loc=("query", "cursor")
+    )
+
+
+async def conformance(
+    session: AsyncSession,
+    principal: Principal,
+    key: str,
+    pause_statuses: Sequence[str] = (),
+    limit: int = 50,
+) -> ConformanceRead:
+    """The log against the registry (SCORING.md): unregistered arcs, unobserved handoffs,
+    and handoffs slower at p90 than their expected_within."""
+    log = await get_ready(session, principal, key)
+    pauses = pause_list(pause_statuses)
+    names = await repository.unit_names(session, log.id)
+    derived = {name: derive_key(name) for name in names}
+    ids = await org_units_service.ids_for_keys(session, set(derived.values()))
+    unit_of = {name: ids.get(k) for name, k in derived.items()}
+    key_of = {unit_id: k for k, unit_id in ids.items()}
+    in_log = {unit_id for unit_id in unit_of.values() if unit_id is not None}
+    registered = {
+        (h.from_unit_id, h.to_unit_id): h
+        for h in await handoffs_service.list_by_unit_ids(
+            session, principal, sorted(in_log), side="from"
+        )
+        if h.to_unit_id in in_log and h.status == HandoffStatus.active.value
+    }
+    arcs = await repository.arcs(session, log.id, pauses)
+    unregistered: list[UnregisteredArc] = []
+    unregistered_total = 0
+    observed: dict[tuple[UUID, UUID], ArcRow] = {}
+    for arc in arcs:
+        pair = (unit_of.get(arc.source), unit_of.get(arc.target))
+        if None not in pair and pair in registered:
+            observed[pair] = arc  # type: ignore[index]
+            continue
+        unregistered_total += 1
+        if len(unregistered) < limit:
+            unregistered.append(
+                UnregisteredArc(
+                    **arc_read(arc).model_dump(),
+                    from_unit=key_of.get(pair[0]) if pair[0] else None,  # type: ignore[arg-type]
+                    to_unit=key_of.get(pair[1]) if pair[1] else None,  # type: ignore[arg-type]
+                )
+            )
+    unobserved = [
+        UnobservedHandoff(handoff=h.key, from_unit=key_of[a], to_unit=key_of[b])
+        for (a, b), h in sorted(registered.items(), key=lambda item: item[1].key)
+        if (a, b) not in observed
+    ]
+    timing = [
+        SlowHandoff(
+            handoff=h.key,
+            source=observed[pair].source,
+            target=observed[pair].target,
+            count=observed[pair].count,
+            p90=timedelta(microseconds=observed[pair].wait_p90_us),
+            expected_within=h.expected_within,
+        )
+        for pair, h in sorted(registered.items(), key=lambda item: item[1].key)
+        if pair in observed
+        and h.expected_within is not None
+        and timedelta(microseconds=observed[pair].wait_p90_us) > h.expected_within
+    ]
+    return ConformanceRead(
+        log=log.key,
+        units=[
+            UnitMatch(name=name, key=derived[name], unit=derived[name] if unit_of[name] else None)
+            for name in names
+        ],
+        unregistered=unregistered,
+        unregistered_total=unregistered_total,
+        unobserved=unobserved,
+        timing=timing,
+        pause_statuses=pauses,
     )

@@ -234,6 +234,7 @@ class TestAccess:
             ("GET", "/v1/event-logs/mine"),
             ("GET", "/v1/event-logs/mine/summary"),
             ("GET", "/v1/event-logs/mine/handoffs"),
+            ("GET", "/v1/event-logs/mine/conformance"),
             ("DELETE", "/v1/event-logs/mine"),
             ("POST", "/v1/event-logs?key=theirs"),
         ]:

@@ -23,7 +23,13 @@ from service.event_logs import service as event_logs_service
 from service.event_logs.constants import LogFormat
 from service.event_logs.models import EventLog
 from service.event_logs.parsing import Mapping, xes_mapping
-from service.event_logs.schemas import ArcRead, EventLogRead, Rejection, SummaryRead
+from service.event_logs.schemas import (
+    ArcRead,
+    ConformanceRead,
+    EventLogRead,
+    Rejection,
+    SummaryRead,
+)
 
 router = APIRouter(prefix="/v1/event-logs", tags=["event-logs"])
 Reader = Annotated[Principal, allow(Action.handoffs_read)]
@@ -196,3 +202,23 @@ async def event_log_handoffs(
         session, principal, key, page, pause_statuses or ()
     )
     return Page(items=[event_logs_service.arc_read(a) for a in arcs], next_cursor=next_cursor)
+
+
+@router.get("/{key}/conformance", responses=problem_responses(404, 409))
+async def event_log_conformance(
+    key: KeyPath,
+    session: ReadSessionDep,
+    principal: Reader,
+    pause_statuses: PauseStatuses = None,
+    limit: Annotated[
+        int, Query(ge=1, le=500, description="At most this many unregistered arcs (50).")
+    ] = 50,
+) -> ConformanceRead:
+    """The log against the registered handoffs. A log unit maps to the registered unit whose
+    key is its derived key (`units` lists them: the name itself when it is a valid key, else
+    a slug plus 6 hex digits of its SHA-256). Lists the discovered arcs with no active
+    registered handoff between their units, the active handoffs between units of the log
+    never observed, and those whose observed p90 wait exceeds expected_within."""
+    return await event_logs_service.conformance(
+        session, principal, key, pause_statuses or (), limit=limit
+    )
