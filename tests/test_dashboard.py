@@ -310,8 +310,8 @@ class Visit:
     errors: list[str] = field(default_factory=list)
 
 
-@pytest.fixture
-async def visit(browser, site: Site) -> AsyncIterator[Visit]:
+async def _watch(browser, site: Site) -> tuple[object, Visit]:
+    """A browser context whose every request is recorded; other hosts are refused."""
     own = urlsplit(site.server.base_url).netloc
     context = await browser.new_context(viewport={"width": 1400, "height": 1000})
     context.set_default_timeout(TIMEOUT_MS)
@@ -329,6 +329,12 @@ async def visit(browser, site: Site) -> AsyncIterator[Visit]:
 
     await context.route("**/*", route)
     page.on("pageerror", lambda error: seen.errors.append(str(error)))
+    return context, seen
+
+
+@pytest.fixture
+async def visit(browser, site: Site) -> AsyncIterator[Visit]:
+    context, seen = await _watch(browser, site)
     try:
         yield seen
     finally:
@@ -682,3 +688,80 @@ class TestSessionInTheBrowser:
         assert await page.locator("#board").is_hidden()
         assert "ss_wrong" not in page.url
         assert visit.foreign == []
+
+
+# A large company -----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+async def big_site(backend: str, _chromium: None) -> AsyncIterator[Site]:
+    """More handoffs than the page draws one by one (benchmarks/dashboard_scale.py, smaller)."""
+    from benchmarks.dashboard_scale import build, load_events
+
+    with (
+        fresh_database(PG_URL if backend == "postgresql" else None) as url,
+        running_server(url) as server,
+    ):
+        keys = await build(url, units=200, handoffs=800, seed=7)
+        load_events(server.base_url, server.admin_key, keys, per=2, seed=7)
+        with httpx.Client(
+            base_url=server.base_url,
+            headers={"Authorization": f"Bearer {server.admin_key}"},
+            timeout=60,
+        ) as api:
+            created = api.post("/v1/api-keys", json={"name": "wall", "role": "reader"})
+            created.raise_for_status()
+        yield Site(server, created.json()["secret"], partner_key="")
+
+
+@pytest.mark.browser
+class TestALargeCompany:
+    async def test_it_is_drawn_as_clusters_and_bundles_that_add_up_and_says_so(
+        self, browser, big_site: Site
+    ):
+        context, visit = await _watch(browser, big_site)
+        try:
+            page = await _open(visit, big_site, big_site.reader_key, f"?from={FROM_DAY}")
+            window = await _page_window(page)
+            assert await page.locator("#rings").get_attribute("data-mode") == "clusters"
+            assert "clusters" in await page.locator("#notes").inner_text()
+            with big_site.api() as api:
+                units = _all(api, "/v1/units")
+                active = _all(api, "/v1/handoffs", status="active")
+                scores = {
+                    s["subject"]["key"]: s for s in _all(api, "/v1/scores/handoffs", **window)
+                }
+            clusters = await page.locator("[data-cluster]").evaluate_all(
+                "nodes => nodes.map(n => [+n.dataset.units, +n.dataset.inside])"
+            )
+            assert sum(n for n, _ in clusters) == sum(u["ring"] is not None for u in units)
+            bundles = await page.locator("[data-bundle]").evaluate_all(
+                "nodes => nodes.map(n => [n.dataset.bundle, +n.dataset.handoffs])"
+            )
+            assert len(bundles) >= 3
+            apart = await page.locator("#unconnected [data-handoff]").count()
+            drawn = sum(n for _, n in bundles) + sum(inside for _, inside in clusters) + apart
+            assert drawn == len(active)
+            # a bundle's colour is the occurrence-weighted health of its handoffs, from REST
+            order = [h["key"] for h in active]
+            for bundle, _ in sorted(bundles, key=lambda b: -b[1])[:3]:
+                await page.locator(f'[data-bundle="{bundle}"]').dispatch_event("click")
+                members = page.locator(f'#details[data-key="{bundle}"] [data-member-handoff]')
+                await members.first.wait_for()
+                keys = sorted(await _keys(page, "data-member-handoff", "#details"), key=order.index)
+                total = weight = 0.0
+                for key in keys:
+                    score = scores[key]
+                    if score["value"] is None:
+                        continue
+                    w = score["details"]["counts"]["events"] or 1
+                    total += score["value"] * w
+                    weight += w
+                expected = total / weight if weight else None
+                shown = _number(
+                    await page.locator(f'[data-bundle="{bundle}"]').get_attribute("data-health")
+                )
+                assert expected is not None and shown == pytest.approx(expected, rel=1e-12), bundle
+            assert visit.requests and visit.foreign == [] and visit.errors == []
+        finally:
+            await context.close()

@@ -13,6 +13,9 @@
     { name: "poor", min: -Infinity, label: "poor: under 60" },
   ];
   const OUTSIDE = new Set(["partner", "supplier", "channel", "alliance"]);
+  // Beyond this, one mark per unit and per handoff is no longer legible (nor quick to draw):
+  // units are drawn as clusters, handoffs as bundles between clusters, and the page says so.
+  const LEGIBLE = { units: 150, handoffs: 600, perRing: 8, listed: 300, bundleList: 200 };
   const PAGE = 500;
   const DAY = 86400000;
 
@@ -45,13 +48,14 @@
 
   const get = (path, params) => call("GET", path, params);
 
-  async function every(path, params) {
+  async function every(path, params, progress) {
     const items = [];
     let cursor = null;
     do {
       const page = await get(path, { ...params, limit: PAGE, cursor });
-      items.push(...page.items);
+      for (const item of page.items) items.push(item);
       cursor = page.next_cursor;
+      if (progress) progress(items.length, Boolean(cursor));
     } while (cursor);
     return items;
   }
@@ -145,10 +149,16 @@
     board.dataset.state = "loading";
     setStatus("Loading…");
     try {
+      // a large company takes many pages: say how far the reading has got
+      const read = { units: 0, handoffs: 0, scores: 0 };
+      const counting = (name) => (n) => {
+        read[name] = n;
+        setStatus(`Loading… ${read.units} units, ${read.handoffs} handoffs, ${read.scores} handoff scores so far`);
+      };
       const [units, handoffs, scores, touchpoints] = await Promise.all([
-        every("v1/units"),
-        every("v1/handoffs", { status: "active" }),
-        every("v1/scores/handoffs", range),
+        every("v1/units", {}, counting("units")),
+        every("v1/handoffs", { status: "active" }, counting("handoffs")),
+        every("v1/scores/handoffs", range, counting("scores")),
         every("v1/touchpoints"),
       ]);
       const scoreOf = new Map(scores.map((s) => [s.subject.key, s]));
@@ -260,6 +270,14 @@
     svg.replaceChildren();
     svg.dataset.from = data.range.from;
     svg.dataset.to = data.range.to;
+    $("notes").textContent = "";
+    const ringed = data.units.filter((u) => u.ring !== null && u.ring !== undefined).length;
+    if (ringed > LEGIBLE.units || data.handoffs.length > LEGIBLE.handoffs) {
+      svg.dataset.mode = "clusters";
+      renderClusters(data);
+      return;
+    }
+    svg.dataset.mode = "units";
     const { units, handoffs, scoreOf, touchpoints } = data;
     const byKey = new Map(units.map((u) => [u.key, u]));
     const { pos, depth, radius } = layout(units, handoffs);
@@ -345,6 +363,187 @@
 
     legend(hidden.count > 0);
     listApart(units.filter((u) => u.ring === null || u.ring === undefined), apart, scoreOf);
+  }
+
+
+  // ---- a large company: clusters of units, bundles of handoffs -----------------------------
+
+  // Health of a set of handoffs: the mean of their health weighted by occurrences (a handoff
+  // with none weighs 1), over those with a health; null when none has one (method v1's rule
+  // for provider health, applied here by the page to the API's own handoff scores).
+  function pooledHealth(scores) {
+    let sum = 0;
+    let weight = 0;
+    for (const score of scores) {
+      if (!score || score.value === null || score.value === undefined) continue;
+      const w = events(score) || 1;
+      sum += score.value * w;
+      weight += w;
+    }
+    return weight ? sum / weight : null;
+  }
+
+  function renderClusters(data) {
+    const svg = $("rings");
+    const { units, handoffs, scoreOf } = data;
+    const rings = new Map();
+    for (const u of units) {
+      if (u.ring === null || u.ring === undefined) continue;
+      if (!rings.has(u.ring)) rings.set(u.ring, []);
+      rings.get(u.ring).push(u);
+    }
+    const depth = Math.max(1, ...rings.keys());
+    const inner = 70;
+    const step = (470 - inner) / depth;
+    const radius = (k) => inner + (k - 0.5) * step;
+    const back = el("g", { class: "rings-back" }, svg);
+    for (let k = depth; k >= 1; k--) {
+      el("circle", { class: "ring", r: radius(k).toFixed(1) }, back);
+      const at = polar(radius(k) + 20, Math.PI / 2);
+      el("text", { class: "ring-label", x: at.x.toFixed(1), y: at.y.toFixed(1) }, back).textContent = `ring ${k}`;
+    }
+    const customer = el("g", { class: "customer" }, svg);
+    el("circle", { r: 52 }, customer);
+    el("text", { y: 6 }, customer).textContent = "Customer";
+
+    // clusters: each ring's units in order of their parent, then key, cut into equal groups
+    const clusterOf = new Map();
+    const clusters = [];
+    for (let k = 1; k <= depth; k++) {
+      const members = (rings.get(k) || []).slice().sort(
+        (a, b) => (a.parent || a.key).localeCompare(b.parent || b.key) || a.key.localeCompare(b.key),
+      );
+      const count = Math.min(LEGIBLE.perRing, members.length);
+      for (let c = 0; c < count; c++) {
+        const part = members.slice(Math.floor((c * members.length) / count), Math.floor(((c + 1) * members.length) / count));
+        const angle = -Math.PI / 2 + (2 * Math.PI * c) / count + (k % 2 ? 0 : Math.PI / count);
+        const cluster = { id: `r${k}c${c + 1}`, ring: k, members: part, angle, r: radius(k), ...polar(radius(k), angle), inside: [] };
+        clusters.push(cluster);
+        for (const u of part) clusterOf.set(u.key, cluster);
+      }
+    }
+    // bundles: the handoffs between two clusters
+    const bundles = new Map();
+    const apart = [];
+    for (const h of handoffs) {
+      const from = clusterOf.get(h.from_unit);
+      const to = clusterOf.get(h.to_unit);
+      if (!from || !to) {
+        apart.push(h);
+        continue;
+      }
+      if (from === to) {
+        from.inside.push(h);
+        continue;
+      }
+      const id = `${from.id}>${to.id}`;
+      if (!bundles.has(id)) bundles.set(id, { id, from, to, handoffs: [] });
+      bundles.get(id).handoffs.push(h);
+    }
+    const maxEvents = Math.max(1, ...[...bundles.values()].map((b) => b.handoffs.reduce((n, h) => n + events(scoreOf.get(h.key)), 0)));
+    const layer = el("g", { class: "handoffs" }, svg);
+    for (const b of bundles.values()) {
+      const scores = b.handoffs.map((h) => scoreOf.get(h.key));
+      const value = pooledHealth(scores);
+      const n = scores.reduce((total, score) => total + events(score), 0);
+      const width = 1 + 8 * Math.sqrt(n / maxEvents);
+      const reverse = bundles.has(`${b.to.id}>${b.from.id}`) ? 18 : 0;
+      const mx = (b.from.x + b.to.x) / 2;
+      const my = (b.from.y + b.to.y) / 2;
+      const dx = b.to.x - b.from.x;
+      const dy = b.to.y - b.from.y;
+      const len = Math.hypot(dx, dy) || 1;
+      const bend = b.from.ring === b.to.ring ? 40 + reverse : reverse;
+      const control = { x: mx - (dy / len) * bend, y: my + (dx / len) * bend };
+      const g = el("g", {
+        class: `handoff bundle h-${band(value)}`,
+        "data-bundle": b.id,
+        "data-health": value === null ? "" : String(value),
+        "data-handoffs": String(b.handoffs.length),
+        tabindex: "0",
+        role: "button",
+        "aria-label": `${b.handoffs.length} handoffs from cluster ${b.from.id} to ${b.to.id}, pooled health ${value === null ? "no data" : value.toFixed(1)}`,
+      }, layer);
+      const path = `M ${fmt(b.from)} Q ${fmt(control)} ${fmt(b.to)}`;
+      el("path", { d: path, class: "line", "stroke-width": width.toFixed(2) }, g);
+      g.addEventListener("click", () => selectBundle(b, value, n));
+      g.addEventListener("keydown", (e) => activate(e, () => selectBundle(b, value, n)));
+    }
+    const nodes = el("g", { class: "units" }, svg);
+    const largest = Math.max(1, ...clusters.map((c) => c.members.length));
+    for (const c of clusters) {
+      const outside = c.members.filter((u) => OUTSIDE.has(u.kind)).length;
+      const g = el("g", {
+        class: "unit cluster-node",
+        "data-cluster": c.id,
+        "data-units": String(c.members.length),
+        "data-inside": String(c.inside.length),
+        tabindex: "0",
+        role: "button",
+        "aria-label": `Cluster ${c.id} on ring ${c.ring}: ${c.members.length} units (${outside} outside parties), ${c.inside.length} handoffs inside`,
+      }, nodes);
+      const r = 12 + 16 * Math.sqrt(c.members.length / largest);
+      el("circle", { class: "node cluster", cx: c.x.toFixed(1), cy: c.y.toFixed(1), r: r.toFixed(1) }, g);
+      el("text", { x: c.x.toFixed(1), y: (c.y + 6).toFixed(1), class: "cluster-count" }, g).textContent = String(c.members.length);
+      g.addEventListener("click", () => selectCluster(c));
+      g.addEventListener("keydown", (e) => activate(e, () => selectCluster(c)));
+    }
+    const ringed = clusters.reduce((n, c) => n + c.members.length, 0);
+    $("notes").textContent =
+      `Too many to draw one by one legibly (${ringed} units on rings, ${handoffs.length} active handoffs): ` +
+      `each ring's units are grouped into at most ${LEGIBLE.perRing} clusters (in order of parent unit, ` +
+      `then key; the number is how many units), and handoffs between two clusters into one bundle ` +
+      `(${bundles.size} bundles). A bundle's colour is the occurrence-weighted mean of its handoffs' ` +
+      `health as the API scores them; its width is their occurrences. Select a cluster or a bundle ` +
+      `to list its units or handoffs.`;
+    legend(false);
+    listApart(units.filter((u) => u.ring === null || u.ring === undefined), apart, scoreOf);
+  }
+
+  function selectCluster(c) {
+    select(document.querySelector(`[data-cluster="${c.id}"]`));
+    const panel = detailsPanel("cluster", c.id);
+    panel.appendChild(html("h2", `Cluster ${c.id}: ${c.members.length} units on ring ${c.ring}`));
+    panel.appendChild(html("p", `${c.inside.length} handoff(s) between units of this cluster are not drawn.`, { class: "muted" }));
+    const list = html("ul", null, { class: "members" });
+    for (const u of c.members) {
+      const li = html("li");
+      const button = html("button", `${u.name} (${u.kind})`, { type: "button", class: "link", "data-member": u.key });
+      button.addEventListener("click", () => selectUnit(u.key, null));
+      li.appendChild(button);
+      list.appendChild(li);
+    }
+    panel.appendChild(list);
+  }
+
+  function selectBundle(b, value, n) {
+    select(document.querySelector(`[data-bundle="${b.id}"]`));
+    const panel = detailsPanel("bundle", b.id);
+    panel.appendChild(html("h2", `${b.handoffs.length} handoffs, ${b.from.id} → ${b.to.id}`));
+    panel.appendChild(
+      html("p", `Pooled health ${value === null ? "no data" : value.toFixed(1)} over ${n} occurrences ` +
+        "(the occurrence-weighted mean of the handoffs' health, computed by this page).", { class: "muted" }),
+    );
+    const scoreOf = state.data.scoreOf;
+    const sorted = b.handoffs.slice().sort((x, y) => {
+      const a = scoreOf.get(x.key);
+      const c = scoreOf.get(y.key);
+      return (a && a.value !== null ? a.value : 101) - (c && c.value !== null ? c.value : 101);
+    });
+    const list = html("ul", null, { class: "members" });
+    for (const h of sorted.slice(0, LEGIBLE.bundleList)) {
+      const li = html("li");
+      const button = html("button", `${h.key}: ${h.from_unit} → ${h.to_unit}, health ${healthText(scoreOf.get(h.key))}`, {
+        type: "button", class: "link", "data-member-handoff": h.key,
+      });
+      button.addEventListener("click", () => selectHandoff(h.key, null));
+      li.appendChild(button);
+      list.appendChild(li);
+    }
+    if (sorted.length > LEGIBLE.bundleList) {
+      list.appendChild(html("li", `and ${sorted.length - LEGIBLE.bundleList} more (worst first above)`, { class: "muted" }));
+    }
+    panel.appendChild(list);
   }
 
   function events(score) {
@@ -505,6 +704,18 @@
   function listApart(unconnected, apart, scoreOf) {
     const list = $("unconnected");
     list.replaceChildren();
+    const total = unconnected.length + apart.length;
+    if (total > LEGIBLE.listed) {
+      // a long list is cut, and says so
+      const keep = Math.min(unconnected.length, LEGIBLE.listed);
+      const note = document.createElement("li");
+      note.className = "muted";
+      note.textContent = `Showing ${LEGIBLE.listed} of ${unconnected.length} unconnected units and ` +
+        `${apart.length} handoffs with an end off the picture.`;
+      list.appendChild(note);
+      apart = apart.slice(0, LEGIBLE.listed - keep);
+      unconnected = unconnected.slice(0, keep);
+    }
     for (const u of unconnected) {
       const li = document.createElement("li");
       const button = document.createElement("button");
