@@ -119,9 +119,9 @@ async def totals(session: AsyncSession, log_id: UUID) -> Totals:
 # Discovery --------------------------------------------------------------------------------------
 
 
-def _steps_sql(paused: bool) -> str:
-    """Transfers of the log (case, src, dst, wait, ping); ``ping`` is 1 when the case's next
-    transfer goes back (A -> B -> A with repeats collapsed: consecutive transfers)."""
+def _transfers_sql(paused: bool) -> str:
+    """Each case's rows paired with the next (``ordered``), and the pairs at different
+    units (``transfers``: case, src, dst, the times at both, and the wait less any pause)."""
     pause = "status IN :pauses" if paused else "1 = 0"
     return f"""
     ordered AS (
@@ -132,11 +132,17 @@ def _steps_sql(paused: bool) -> str:
         WHERE log_id = :log
     ),
     transfers AS (
-        SELECT case_ref, at_us, position, unit AS src, next_unit AS dst,
+        SELECT case_ref, at_us, position, unit AS src, next_unit AS dst, next_at,
                CASE WHEN {pause} THEN 0 ELSE next_at - at_us END AS wait
         FROM ordered
         WHERE next_unit IS NOT NULL AND next_unit <> unit
-    ),
+    )"""
+
+
+def _steps_sql(paused: bool) -> str:
+    """Transfers with ``ping``: 1 when the case's next transfer goes back (A -> B -> A with
+    repeats collapsed is two consecutive transfers)."""
+    return f"""{_transfers_sql(paused)},
     steps AS (
         SELECT case_ref, src, dst, wait,
                CASE WHEN LEAD(dst) OVER (PARTITION BY case_ref ORDER BY at_us, position) = src
@@ -305,3 +311,22 @@ async def arcs(
         )
         for r in result.all()
     ]
+
+
+async def arc_transfers(
+    session: AsyncSession, log_id: UUID, source: str, target: str, *, batch: int = 5000
+):
+    """Every transfer source -> target of the log: (case, position of the row at source,
+    its time, the time of the row at target), in batches, ordered by case and position."""
+    sql = f"""
+    WITH {_transfers_sql(False)}
+    SELECT case_ref, position, at_us, next_at FROM transfers
+    WHERE src = :src AND dst = :dst
+    ORDER BY case_ref, position
+    """
+    statement = _bind(text(sql), log_id, ()).bindparams(
+        bindparam("src", source, type_=String()), bindparam("dst", target, type_=String())
+    )
+    result = await session.stream(statement)
+    async for partition in result.partitions(batch):
+        yield [(r[0], int(r[1]), int(r[2]), int(r[3])) for r in partition]

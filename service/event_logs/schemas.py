@@ -4,7 +4,7 @@ from datetime import datetime, timedelta
 
 from pydantic import Field
 
-from service.core.fields import DurationRead, ReadModel
+from service.core.fields import DurationRead, InputModel, IsoDuration, Key, Name, ReadModel
 from service.event_logs.constants import LogFormat, LogStatus
 
 
@@ -87,7 +87,10 @@ def wait_read(median_us: int, p90_us: int, max_us: int) -> WaitRead:
 
 class UnitMatch(ReadModel):
     name: str = Field(description="The unit as named in the log.")
-    key: str = Field(description="Its derived key (the name itself when that is a valid key).")
+    key: str = Field(
+        description="The unit key it maps to: the one given when an arc was adopted, else its "
+        "derived key (the name itself when that is a valid key)."
+    )
     unit: str | None = Field(description="The registered unit with that key, if any.")
 
 
@@ -126,3 +129,27 @@ class ConformanceRead(ReadModel):
         description="Registered handoffs whose observed p90 wait exceeds expected_within."
     )
     pause_statuses: list[str]
+
+
+class AdoptRequest(InputModel):
+    source: Name = Field(alias="from", description="The providing unit, as named in the log.")
+    target: Name = Field(alias="to", description="The receiving unit, as named in the log.")
+    key: Key = Field(description="The new handoff's key.")
+    deliverable: Name | None = Field(default=None, description="Default: 'from -> to'.")
+    expected_within: IsoDuration | None = Field(
+        default=None,
+        description="Default: the observed p80 wait, rounded up to a readable duration.",
+    )
+    from_unit: Key | None = Field(default=None, description="Default: the name's derived key.")
+    to_unit: Key | None = Field(default=None, description="Default: the name's derived key.")
+
+
+class AdoptRead(ReadModel):
+    handoff: str
+    from_unit: str
+    to_unit: str
+    created_units: list[str] = Field(description="Units this adoption created.")
+    expected_within: DurationRead
+    transfers: int = Field(description="Transfers of the arc: one handoff event each.")
+    events_created: int
+    events_unchanged: int

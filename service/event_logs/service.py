@@ -197,7 +197,8 @@ async def conformance(
     log = await get_ready(session, principal, key)
     pauses = pause_list(pause_statuses)
     names = await repository.unit_names(session, log.id)
-    derived = {name: derive_key(name) for name in names}
+    adopted = log.mapping.get("units", {})
+    derived = {name: adopted.get(name) or derive_key(name) for name in names}
     ids = await org_units_service.ids_for_keys(session, set(derived.values()))
     unit_of = {name: ids.get(k) for name, k in derived.items()}
     key_of = {unit_id: k for k, unit_id in ids.items()}

@@ -18,12 +18,14 @@ from service.api.deps import (
 from service.api.problems import problem_responses
 from service.core.fields import KEY_PATTERN, Page
 from service.core.permissions import Action, Principal
-from service.event_logs import importer
+from service.event_logs import adoption, importer
 from service.event_logs import service as event_logs_service
 from service.event_logs.constants import LogFormat
 from service.event_logs.models import EventLog
 from service.event_logs.parsing import Mapping, xes_mapping
 from service.event_logs.schemas import (
+    AdoptRead,
+    AdoptRequest,
     ArcRead,
     ConformanceRead,
     EventLogRead,
@@ -222,3 +224,21 @@ async def event_log_conformance(
     return await event_logs_service.conformance(
         session, principal, key, pause_statuses or (), limit=limit
     )
+
+
+@router.post("/{key}/handoffs/adopt", responses=problem_responses(404, 409))
+async def adopt_event_log_handoff(
+    key: KeyPath,
+    body: AdoptRequest,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: Writer,
+) -> AdoptRead:
+    """Register a discovered arc as a handoff, with one occurrence per transfer.
+
+    Creates the units that do not exist (key: the name's derived key unless given;
+    `external_ref`: the log's name), the handoff (`expected_within` by default the observed
+    p80 wait rounded up to a readable duration), and its events (`started_at` = the row at
+    `from`, `delivered_at` = the next row at `to`, `case_ref` = the case, `external_id` =
+    `<log>:<line>`). Adopting again changes nothing."""
+    return await adoption.adopt(session, principal, key, body, settings)
