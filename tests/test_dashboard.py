@@ -549,6 +549,21 @@ class TestRingsView:
         text = await page.locator("body").inner_text()
         for other in ("Contact centre", "Card services", "Marketing"):
             assert other not in text
+        # no company score for a partner: its trend is its own partner score
+        window = await _page_window(page)
+        await page.locator('.tab[data-view="trend"]').click()
+        await page.locator("#trend-chart[data-state=ready]").wait_for()
+        with httpx.Client(
+            base_url=site.server.base_url,
+            headers={"Authorization": f"Bearer {site.partner_key}"},
+        ) as partner_api:
+            score = partner_api.get(
+                "/v1/scores/partners/swiftline", params={**window, "bucket": "week"}
+            ).json()
+        shown = await page.locator("#trend-table td[data-value]").evaluate_all(
+            "nodes => nodes.map(n => n.dataset.value)"
+        )
+        assert [_number(v) for v in shown] == [b["value"] for b in score["series"]]
         assert visit.foreign == [] and visit.errors == []
 
 

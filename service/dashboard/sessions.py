@@ -3,7 +3,10 @@
 The cookie is ``v1.<key id>.<issued at>.<mac>``, where the MAC is HMAC-SHA256 keyed with the
 key's stored hash. Verifying it loads the key, so revoking the key ends every session made
 with it, and any number of worker processes or replicas agree without sharing anything but
-the database. The secret itself is never stored, logged or put in the cookie.
+the database. The secret itself is never stored, logged or put in the cookie. (Whoever can
+read the ``api_keys`` table can therefore mint sessions, as they could with a shared secret
+kept beside it; signing out clears the browser's cookie, while a copied cookie stays good
+until it expires or the key is revoked.)
 
 Only the dashboard's own same-origin calls may use the cookie: the API honours it when the
 request carries :data:`HEADER` (a custom header a cross-site form or image cannot send, and

@@ -1259,7 +1259,11 @@
     const data = state.data;
     const svg = $("trend-chart");
     svg.dataset.state = "loading";
-    const score = await get("v1/scores/company", { ...data.range, bucket: "week" });
+    // a partner key has no company score: its trend is its own partner score
+    const partner = state.who && state.who.partner;
+    const path = partner ? `v1/scores/partners/${encodeURIComponent(partner)}` : "v1/scores/company";
+    const score = await get(path, { ...data.range, bucket: "week" });
+    const what = partner ? `Partner score of ${unitName(partner)}` : "Company score";
     if (route().view !== "trend") return;
     const series = score.series || [];
     svg.replaceChildren();
@@ -1283,7 +1287,7 @@
     const table = $("trend-table");
     table.replaceChildren();
     const head = table.createTHead().insertRow();
-    for (const h of ["week from", "company score"]) head.appendChild(html("th", h));
+    for (const h of ["week from", what.toLowerCase()]) head.appendChild(html("th", h));
     const body = table.createTBody();
     series.forEach((bucket, i) => {
       const row = body.insertRow();
@@ -1307,7 +1311,7 @@
         series[series.length - 1].window.from.slice(0, 10);
     }
     el("text", { class: "trend-title", x: left, y: 14 }, svg).textContent =
-      `Company score over the window: ${healthText(score)}`;
+      `${what} over the window: ${healthText(score)}`;
     svg.dataset.state = "ready";
   }
 
