@@ -137,6 +137,12 @@ class UpsertSpec:
     compare_columns: tuple[str, ...]  # a change in any of these makes the row "updated"
     touch_column: str | None = "updated_at"  # set to the row's value only when it changes
     id_column: str | None = "id"  # generated for a row that does not carry it
+    # Columns the writes never set (rows need not carry them): NULL or their default when
+    # a row is created, left as they are when it is updated.
+    server_owned: tuple[str, ...] = ()
+
+    def written_columns(self) -> list[str]:
+        return [c.name for c in self.table.columns if c.name not in self.server_owned]
 
 
 #: The fewest validated rows written at once. PostgreSQL: a COPY and one upsert per write,
@@ -442,7 +448,7 @@ async def _upsert_by_copy(
 
 
 def _copied_columns(spec: UpsertSpec, with_id: bool) -> list[str]:
-    return [c.name for c in spec.table.columns if with_id or c.name != spec.id_column]
+    return [c for c in spec.written_columns() if with_id or c != spec.id_column]
 
 
 def _staging_table(spec: UpsertSpec, with_id: bool) -> Table:
@@ -508,7 +514,7 @@ def _statements(spec: UpsertSpec, dialect: Dialect) -> tuple[str, str, Callable[
         return _STATEMENTS[cache_key]
     table = spec.table
     insert = postgresql.insert if dialect.name == "postgresql" else sqlite.insert
-    columns = [c.name for c in table.columns]
+    columns = spec.written_columns()
     do_nothing = insert(table).on_conflict_do_nothing()
     do_update = _on_conflict_update(spec, insert(table))
     # Positional parameters (tuples, not dicts) are the cheapest form for every driver.
@@ -516,7 +522,7 @@ def _statements(spec: UpsertSpec, dialect: Dialect) -> tuple[str, str, Callable[
         dialect = type(dialect)(paramstyle="format")
     compiled_insert = do_nothing.compile(dialect=dialect, column_keys=columns)
     compiled_update = do_update.compile(dialect=dialect, column_keys=columns)
-    encoders = {c.name: _encoder(c.type, dialect) for c in table.columns}
+    encoders = {c.name: _encoder(c.type, dialect) for c in table.columns if c.name in columns}
     positional = compiled_insert.positiontup
     assert positional is not None and positional == compiled_update.positiontup
     names = list(positional)

@@ -896,6 +896,7 @@ class Webhook:
     event_types: list[str] | None
     description: str
     enabled: bool
+    health_below: float
     disabled_reason: str | None
     partner: str | None
     failing_since: datetime | None
@@ -909,6 +910,7 @@ class Webhook:
             event_types=None if read.event_types is None else [t.value for t in read.event_types],
             description=read.description,
             enabled=read.enabled,
+            health_below=read.health_below,
             disabled_reason=read.disabled_reason,
             partner=read.partner,
             failing_since=read.failing_since,

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from uuid import UUID
 
-from sqlalchemy import CheckConstraint, Index, Text, UniqueConstraint, false
+from sqlalchemy import CheckConstraint, Index, Text, UniqueConstraint, false, text
 from sqlmodel import Field
 
 from service.core.models import IdMixin, TimestampMixin, VersionMixin, between, one_of
@@ -36,6 +36,9 @@ class Handoff(IdMixin, TimestampMixin, VersionMixin, table=True):
     status: str = Field(default=HandoffStatus.active.value, max_length=16)
 
 
+OVERDUE_UNANNOUNCED = "delivered_at IS NULL AND overdue_notified_at IS NULL"
+
+
 class HandoffEvent(IdMixin, table=True):
     """One occurrence of a handoff, keyed by the source system's id (natural idempotency)."""
 
@@ -49,6 +52,14 @@ class HandoffEvent(IdMixin, table=True):
             "handoff_id", "due_at", "delivered_at", "quality", "rework", "customer_impact",
         ),
         Index("ix_handoff_events_case_ref", "case_ref"),
+        # The webhooks' overdue scan: only pending events not yet announced are in it, so
+        # the scan costs what is newly overdue, not what the table holds.
+        Index(
+            "ix_handoff_events_overdue",
+            "due_at",
+            sqlite_where=text(OVERDUE_UNANNOUNCED),
+            postgresql_where=text(OVERDUE_UNANNOUNCED),
+        ),
         between("quality", 1, 5),
     )
 
@@ -70,6 +81,8 @@ class HandoffEvent(IdMixin, table=True):
     # True when a partner named a case_ref of a company case it takes no part in: the event
     # forms the partner's own case of that ref, apart from (and invisible in) the company's.
     case_private: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
+    # When handoff_event.overdue was announced (service.webhooks.handoff_alerts).
+    overdue_notified_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
 

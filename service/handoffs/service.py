@@ -67,6 +67,7 @@ EVENT_UPSERT = UpsertSpec(
         "note",
         "case_private",
     ),
+    server_owned=("overdue_notified_at",),  # the webhooks' overdue scan sets it
 )
 
 
@@ -305,6 +306,8 @@ async def upsert_event(
     if created or updated:
         await webhook_alerts.events_written(session, [row])  # handoff_event.delivered_late
     await finding_service.refresh_handoffs(session, [handoff.id])  # buffering counts events
+    if created or updated:
+        await webhook_alerts.handoffs_changed(session, [handoff.id])  # handoff.health_dropped
     event = await repository.get_event(session, handoff.id, external_id)
     assert event is not None  # written just above, in this transaction
     return event, bool(created)
@@ -423,9 +426,9 @@ async def ingest_events(
         fast=FAST_BULK_EVENT,
     )
     # Buffering counts events: re-judge every handoff the request named.
-    await finding_service.refresh_handoffs(
-        session, [found[0] for found in handoffs.values() if found is not None]
-    )
+    named = [found[0] for found in handoffs.values() if found is not None]
+    await finding_service.refresh_handoffs(session, named)
+    await webhook_alerts.handoffs_changed(session, named)  # handoff.health_dropped
     return result
 
 
@@ -509,6 +512,7 @@ async def add_review(
     )
     session.add(review)
     await session.flush()
+    await webhook_alerts.handoffs_changed(session, [handoff.id])  # health counts reviews
     return review
 
 

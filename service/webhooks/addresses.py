@@ -74,9 +74,7 @@ async def resolve(url: str, *, allow_http: bool, allow_private: bool) -> Target:
     """Check ``url`` and resolve its host; raises ``UnsafeUrl`` saying why it is refused."""
     host, port = check_scheme(url, allow_http=allow_http)
     try:
-        infos = await asyncio.get_running_loop().getaddrinfo(
-            host, port, type=socket.SOCK_STREAM
-        )
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
         raise UnsafeUrl(f"the host {host!r} does not resolve") from exc
     addresses = sorted({info[4][0] for info in infos})

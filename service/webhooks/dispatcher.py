@@ -33,7 +33,7 @@ from service import __version__
 from service.core.config import Settings
 from service.core.db import Database, is_transient, transaction
 from service.core.types import utcnow
-from service.webhooks import addresses, metrics
+from service.webhooks import addresses, handoff_alerts, metrics
 from service.webhooks.constants import DeliveryStatus
 from service.webhooks.models import WebhookDelivery, WebhookMessage, WebhookSubscription
 
@@ -43,6 +43,8 @@ log = structlog.get_logger("silospan.webhooks")
 MAX_RESPONSE_BYTES = 64 * 1024
 #: A subscription failing continuously this long is disabled.
 DISABLE_AFTER = timedelta(days=5)
+#: Overdue occurrences announced per scan.
+OVERDUE_BATCH = 500
 
 
 @dataclass(frozen=True)
@@ -81,10 +83,16 @@ async def run(db: Database, settings: Settings, *, interval: float | None = None
     """Dispatch until cancelled: a round whenever deliveries are due, else a short sleep
     (``interval``, by default SILOSPAN_WEBHOOKS_DISPATCH_SECONDS)."""
     pause = settings.webhooks_dispatch_seconds if interval is None else interval
+    next_scan = 0.0
     async with new_client(settings) as client:
         while True:
             sent = 0
             try:
+                if time.monotonic() >= next_scan:
+                    # Time-based events, at most once per pause (at once again after a full
+                    # batch): what no request triggers, the dispatcher notices.
+                    announced = await announce_overdue(db)
+                    next_scan = time.monotonic() + (0 if announced >= OVERDUE_BATCH else pause)
                 sent = await dispatch_once(db, settings, client)
             except asyncio.CancelledError:
                 raise
@@ -97,6 +105,16 @@ async def run(db: Database, settings: Settings, *, interval: float | None = None
                 log.exception("webhook dispatch round failed")
             if sent < settings.webhooks_batch:
                 await asyncio.sleep(pause)
+
+
+async def announce_overdue(db: Database, *, batch: int = OVERDUE_BATCH) -> int:
+    """Queue ``handoff_event.overdue`` for the occurrences that passed their due time since
+    the last scan (a bounded batch; see ``handoff_alerts.announce_overdue``)."""
+    async with db.read_sessions() as session:  # most rounds find nothing: no write lock
+        if not await handoff_alerts.overdue_waiting(session):
+            return 0
+    async with transaction(db.write_sessions) as session:
+        return await handoff_alerts.announce_overdue(session, batch=batch)
 
 
 async def dispatch_once(db: Database, settings: Settings, client: httpx.AsyncClient) -> int:

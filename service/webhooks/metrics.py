@@ -8,6 +8,7 @@ or retrying later) and how long the oldest of them has waited since its event.
 
 from __future__ import annotations
 
+import structlog
 from prometheus_client import Counter, Gauge
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,6 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.core.types import utcnow
 from service.webhooks.constants import DeliveryStatus
 from service.webhooks.models import WebhookDelivery
+
+log = structlog.get_logger("silospan.webhooks")
 
 DELIVERIES = Counter(
     "silospan_webhook_deliveries_total",
@@ -42,6 +45,10 @@ async def refresh_queue(session: AsyncSession) -> None:
     statement = select(func.count(), func.min(WebhookDelivery.created_at)).where(
         WebhookDelivery.status == DeliveryStatus.pending.value
     )
-    depth, oldest = (await session.execute(statement)).one()
+    try:
+        depth, oldest = (await session.execute(statement)).one()
+    except Exception:  # noqa: BLE001 (the process's own metrics still answer without a database)
+        log.warning("webhook queue metrics skipped: the database did not answer")
+        return
     QUEUE_DEPTH.set(depth)
     OLDEST_PENDING.set(max(0.0, (utcnow() - oldest).total_seconds()) if oldest else 0.0)

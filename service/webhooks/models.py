@@ -9,13 +9,14 @@ from uuid import UUID
 from sqlalchemy import JSON, Index, Text
 from sqlmodel import Field, SQLModel
 
-from service.core.models import IdMixin, one_of
+from service.core.models import IdMixin, between, one_of
 from service.core.types import UTCDateTime, utcnow
 from service.webhooks.constants import DeliveryStatus
 
 
 class WebhookSubscription(IdMixin, table=True):
     __tablename__ = "webhook_subscriptions"
+    __table_args__ = (between("health_below", 0, 100, nullable=False),)
 
     url: str = Field(max_length=2000)
     # null: every event type
@@ -31,6 +32,8 @@ class WebhookSubscription(IdMixin, table=True):
     previous_secret: str | None = Field(default=None, max_length=200)
     previous_secret_expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     failing_since: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # handoff.health_dropped: sent when a handoff's health falls below this (0-100).
+    health_below: float = Field(default=60.0, sa_column_kwargs={"server_default": "60"})
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
 
@@ -68,3 +71,14 @@ class WebhookDelivery(IdMixin, table=True):
 
 # Dispatchers look for due deliveries: one index range.
 Index("ix_webhook_deliveries_due", WebhookDelivery.status, WebhookDelivery.next_attempt_at)
+
+
+class WebhookHandoffHealth(SQLModel, table=True):
+    """A handoff's health as last judged for ``handoff.health_dropped``: a drop is announced
+    when it crosses a subscription's threshold from above, so once per crossing."""
+
+    __tablename__ = "webhook_handoff_health"
+
+    handoff_id: UUID = Field(primary_key=True, foreign_key="handoffs.id", ondelete="CASCADE")
+    value: float | None = None
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)

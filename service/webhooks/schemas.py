@@ -8,6 +8,11 @@ from pydantic import Field
 from service.core.fields import InputModel, ReadModel
 from service.webhooks.constants import DeliveryStatus, EventType
 
+HEALTH_BELOW = (
+    "handoff.health_dropped is sent when a handoff's health (0-100, over the default "
+    "window) falls below this, once per crossing: again only after it recovered."
+)
+HealthBelow = Field(default=60.0, ge=0, le=100, description=HEALTH_BELOW)
 Url = Field(min_length=8, max_length=2000, description="Where events are POSTed (https).")
 
 
@@ -18,6 +23,7 @@ class WebhookCreate(InputModel):
     )
     description: str = Field(default="", max_length=500)
     enabled: bool = True
+    health_below: float = HealthBelow
 
 
 class WebhookUpdate(InputModel):
@@ -25,6 +31,7 @@ class WebhookUpdate(InputModel):
     event_types: list[EventType] | None = None
     description: str | None = Field(default=None, max_length=500)
     enabled: bool | None = None
+    health_below: float | None = Field(default=None, ge=0, le=100)
 
 
 class WebhookRead(ReadModel):
@@ -33,6 +40,7 @@ class WebhookRead(ReadModel):
     event_types: list[EventType] | None
     description: str
     enabled: bool
+    health_below: float = Field(description=HEALTH_BELOW)
     disabled_reason: str | None
     partner: str | None = Field(description="The partner unit whose key made it, if any.")
     failing_since: datetime | None

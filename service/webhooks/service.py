@@ -81,6 +81,7 @@ async def create(
         event_types=_types(data.event_types),
         description=data.description,
         enabled=data.enabled,
+        health_below=data.health_below,
         partner_unit_id=principal.partner_unit_id,
         secret=secret,
     )
@@ -130,6 +131,8 @@ async def update(
         subscription.event_types = _types(patch.event_types)
     if changes.get("description") is not None:
         subscription.description = changes["description"]
+    if changes.get("health_below") is not None:
+        subscription.health_below = changes["health_below"]
     if changes.get("enabled") is not None:
         subscription.enabled = changes["enabled"]
         if subscription.enabled:
@@ -219,6 +222,7 @@ async def to_read(
             event_types=s.event_types,
             description=s.description,
             enabled=s.enabled,
+            health_below=s.health_below,
             disabled_reason=s.disabled_reason,
             partner=partners.get(s.partner_unit_id) if s.partner_unit_id else None,
             failing_since=s.failing_since,

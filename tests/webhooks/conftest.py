@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from standardwebhooks.webhooks import Webhook
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from service.core.config import Settings, get_settings
 from service.core.permissions import Role
@@ -34,6 +34,16 @@ class Receiver:
     def bodies(self, secret: str) -> list[dict]:
         """Every delivery, verified with the subscription's secret."""
         return [Webhook(secret).verify(body, headers) for headers, body in self.received]
+
+    def signed_with(self, secret: str) -> list[dict]:
+        """The deliveries that this secret signed (another subscription's do not verify)."""
+        verified = []
+        for headers, body in self.received:
+            try:
+                verified.append(Webhook(secret).verify(body, headers))
+            except WebhookVerificationError:
+                continue
+        return verified
 
 
 @pytest.fixture

@@ -3,15 +3,22 @@
 
 from __future__ import annotations
 
-from sqlalchemy import event, func, select
+import asyncio
+import contextlib
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import event, func, select, text
 
 from service.core.db import transaction
 from service.core.permissions import Role
+from service.webhooks import dispatcher
 from service.webhooks.models import WebhookMessage
 from tests.factories import make_agreement, make_unit
 from tests.webhooks.support import dispatch, drain, subscribe
 
 LATE_TYPE = "handoff_event.delivered_late"
+OVERDUE_TYPE = "handoff_event.overdue"
+DROPPED_TYPE = "handoff.health_dropped"
 
 
 async def timed_handoff(live, key: str = "kyc", **fields) -> None:
@@ -180,3 +187,149 @@ class TestDeliveredLate:
 
         (event,) = receiver.bodies(hook["secret"])
         assert (event["data"]["handoff"], event["data"]["external_id"]) == ("to-courier", "c1")
+
+
+def at(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+class TestOverdue:
+    async def test_an_occurrence_past_due_is_announced_once(self, hooks, receiver):
+        hook = await subscribe(hooks, receiver.url, event_types=[OVERDUE_TYPE])
+        await timed_handoff(hooks)
+        now = datetime.now(UTC)
+        await put_event(hooks, "overdue", {"started_at": at(now - timedelta(hours=5))})
+        await put_event(hooks, "pending", {"started_at": at(now - timedelta(hours=1))})
+        delivered = {"delivered_at": at(now - timedelta(hours=2))}
+        await put_event(hooks, "done", {"started_at": at(now - timedelta(hours=9)), **delivered})
+
+        assert await dispatcher.announce_overdue(hooks.database) == 1
+        assert await dispatcher.announce_overdue(hooks.database) == 0
+        # Re-sent unchanged, still overdue: announced already.
+        await put_event(hooks, "overdue", {"started_at": at(now - timedelta(hours=5))})
+        assert await dispatcher.announce_overdue(hooks.database) == 0
+        assert await dispatch(hooks) == 1
+
+        (event,) = receiver.bodies(hook["secret"])
+        data = event["data"]
+        assert (event["type"], data["handoff"], data["external_id"]) == (
+            OVERDUE_TYPE,
+            "kyc",
+            "overdue",
+        )
+        assert data["due_at"] == at(now - timedelta(hours=1))
+        assert 3600 <= data["overdue_by_seconds"] < 3600 + 60
+        assert data["link"] == "/v1/handoffs/kyc/events?status=overdue"
+
+    async def test_the_dispatcher_notices_without_any_request(self, hooks, receiver):
+        """Due 1.5 s after it was written: the running dispatcher announces it, and the
+        handoff's health (no event due before: none; now one overdue: 0) drops."""
+        hook = await subscribe(hooks, receiver.url, event_types=[OVERDUE_TYPE, DROPPED_TYPE])
+        await timed_handoff(hooks, expected_within=None)
+        now = datetime.now(UTC)
+        body = {
+            "started_at": at(now - timedelta(hours=1)),
+            "due_at": at(now + timedelta(seconds=1.5)),
+        }
+        await put_event(hooks, "soon", body)
+
+        task = asyncio.create_task(dispatcher.run(hooks.database, hooks.settings, interval=0.1))
+        try:
+            for _ in range(100):
+                if len(receiver.received) >= 2:
+                    break
+                await asyncio.sleep(0.1)
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+        events = {e["type"]: e["data"] for e in receiver.bodies(hook["secret"])}
+        assert events.keys() == {OVERDUE_TYPE, DROPPED_TYPE}
+        assert events[OVERDUE_TYPE]["external_id"] == "soon"
+        assert (events[DROPPED_TYPE]["health"], events[DROPPED_TYPE]["previous"]) == (0, None)
+
+    async def test_the_scan_reads_the_partial_index(self, hooks):
+        statement = (
+            "SELECT id FROM handoff_events WHERE delivered_at IS NULL "
+            "AND overdue_notified_at IS NULL AND due_at < :now ORDER BY due_at LIMIT 500"
+        )
+        async with hooks.database.write_engine.connect() as conn:
+            if conn.dialect.name == "postgresql":
+                await conn.execute(text("SET LOCAL enable_seqscan = off"))
+                plan = await conn.execute(text("EXPLAIN " + statement), {"now": datetime.now(UTC)})
+            else:
+                plan = await conn.execute(
+                    text("EXPLAIN QUERY PLAN " + statement), {"now": datetime.now(UTC)}
+                )
+            shown = " ".join(str(row[-1]) for row in plan.all())
+        assert "ix_handoff_events_overdue" in shown, shown
+
+
+def scored(index: int, good: bool, base: datetime) -> dict:
+    """An occurrence of the last two days: on time with quality 5, or late, poor, reworked
+    (so each counts fully for or against every component of the health)."""
+    started = base + timedelta(minutes=index)
+    return {
+        "started_at": at(started),
+        "delivered_at": at(started + timedelta(hours=1 if good else 6)),
+        "quality": 5 if good else 1,
+        "rework": not good,
+    }
+
+
+class TestHealthDropped:
+    async def test_announced_once_per_crossing_of_each_threshold(self, hooks, receiver):
+        default = await subscribe(hooks, receiver.url, event_types=[DROPPED_TYPE])
+        assert default["health_below"] == 60
+        low = await subscribe(hooks, receiver.url, event_types=[DROPPED_TYPE], health_below=45)
+        await timed_handoff(hooks)
+        base = datetime.now(UTC) - timedelta(days=2)
+        n = 0
+
+        async def write(*goods: bool) -> None:
+            nonlocal n
+            for good in goods:
+                await put_event(hooks, f"e{n}", scored(n, good, base))
+                n += 1
+
+        await write(True, True)  # 100
+        await write(False, False)  # 50: below 60
+        await write(False)  # 40: below 45, still below 60
+        await write(*[True] * 5)  # 70: recovered above both
+        items = [
+            {"handoff": "kyc", "external_id": f"e{n + i}", **scored(n + i, False, base)}
+            for i in range(3)
+        ]
+        response = await hooks.http.post("/v1/handoff-events/bulk", json=items, headers=hooks.admin)
+        assert response.status_code == 200, response.text  # 7 / 13: below 60 again
+        await drain(hooks)
+
+        by_secret = {
+            name: sorted(
+                (e["data"]["health"], e["data"]["previous"], e["data"]["threshold"])
+                for e in receiver.signed_with(hook["secret"])
+            )
+            for name, hook in (("default", default), ("low", low))
+        }
+        # One event at a time: 100, 66.67, 50 (crossed), 40 (crossed 45); in one bulk: 70 to 53.85.
+        assert by_secret == {"default": [(50, 66.67, 60), (53.85, 70, 60)], "low": [(40, 50, 45)]}
+
+    async def test_a_threshold_is_changed_with_patch(self, hooks, receiver):
+        hook = await subscribe(hooks, receiver.url, event_types=[DROPPED_TYPE])
+        response = await hooks.http.patch(
+            f"/v1/webhooks/{hook['id']}", json={"health_below": 80}, headers=hooks.admin
+        )
+        assert response.json()["health_below"] == 80
+        bad = await hooks.http.patch(
+            f"/v1/webhooks/{hook['id']}", json={"health_below": 101}, headers=hooks.admin
+        )
+        assert bad.status_code == 422
+        await timed_handoff(hooks)
+        base = datetime.now(UTC) - timedelta(days=2)
+        for i, good in enumerate([True, True, True, False]):  # 75: below 80
+            await put_event(hooks, f"e{i}", scored(i, good, base))
+        await dispatch(hooks)
+        (event,) = receiver.bodies(hook["secret"])
+        assert (event["data"]["health"], event["data"]["threshold"]) == (75, 80)
+        assert event["data"]["link"] == "/v1/scores/handoffs/kyc"
