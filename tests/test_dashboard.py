@@ -431,6 +431,19 @@ class TestRingsView:
         assert await page.locator("#window-from").input_value() == FROM_DAY
         assert visit.foreign == [] and visit.errors == []
 
+    async def test_a_signed_in_page_draws_the_demo_quickly(self, visit: Visit, site: Site):
+        """The issue's target is 1 s on this machine (scripts/dashboard_screenshot.py reports
+        0.4-0.5 s); the test allows 3 s, because other suites share these cores, which still
+        catches a page that fetches per unit or per handoff."""
+        page = await _open(visit, site, site.reader_key)
+        await page.reload()
+        await page.locator("#board[data-state=ready]").wait_for()
+        render_ms = int(await page.locator("#board").get_attribute("data-render-ms"))
+        assert 0 < render_ms < 3000
+        # one page of each list, not a request per unit or handoff
+        api_calls = [u for u in visit.requests if "/v1/" in u]
+        assert len(api_calls) <= 2 * 4
+
     async def test_without_a_window_the_last_90_days_are_put_in_the_address(
         self, visit: Visit, site: Site
     ):

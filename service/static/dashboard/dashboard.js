@@ -171,6 +171,8 @@
         `${units.length} units, ${handoffs.length} active handoffs; window ${win.from} to ` +
           `${win.to} (inclusive). Loaded in ${ms} ms.`,
       );
+      // from the start of navigation to the drawn picture (the first render, on a first load)
+      board.dataset.renderMs = String(Math.round(performance.now()));
       board.dataset.state = "ready";
     } catch (error) {
       board.dataset.state = "error";
