@@ -12,6 +12,7 @@ from service.alignment.constants import ConflictStatus as ConflictStatusValue
 from service.alignment.constants import FindingStatusFilter as FindingStatusFilterValue
 from service.core.errors import NotFoundFor
 from service.goals import service as goals_service
+from service.graphql import event_logs as event_log_types
 from service.graphql.arguments import (
     After,
     AsOf,
@@ -132,6 +133,10 @@ class Scores:
 
 @strawberry.type
 class Query:
+    @strawberry.field(description="An imported event log and what was discovered in it.")
+    async def event_log(self, info: Ctx, key: KeyArg) -> event_log_types.EventLog | None:
+        return await event_log_types.event_log(info, key)
+
     @strawberry.field
     async def unit(self, info: Ctx, key: KeyArg) -> Unit | None:
         async with info.context.db() as session:
