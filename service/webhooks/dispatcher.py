@@ -20,6 +20,7 @@ import random
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 from uuid import UUID
 
 import httpx
@@ -27,11 +28,13 @@ import orjson
 import structlog
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession
 from standardwebhooks.webhooks import Webhook
 
 from service import __version__
 from service.core.config import Settings
 from service.core.db import Database, is_transient, transaction
+from service.core.sql import in_ids
 from service.core.types import utcnow
 from service.webhooks import addresses, handoff_alerts, metrics
 from service.webhooks.constants import DeliveryStatus
@@ -238,14 +241,26 @@ async def _send(client: httpx.AsyncClient, settings: Settings, attempt: Attempt)
     return outcome(response.status_code, error)
 
 
+async def _by_id(session: AsyncSession, model: Any, ids: list[UUID]) -> dict[UUID, Any]:
+    rows = await session.scalars(select(model).where(in_ids(session, model.id, list(set(ids)))))
+    return {row.id: row for row in rows}
+
+
 async def _record(db: Database, settings: Settings, outcomes: list[Outcome]) -> None:
     now = utcnow()
     schedule = settings.webhooks_retry_seconds
     counted: list[tuple[Outcome, str]] = []
     async with transaction(db.write_sessions) as session:
+        # The round's rows in two statements, not two per outcome.
+        deliveries = await _by_id(
+            session, WebhookDelivery, [o.attempt.delivery_id for o in outcomes]
+        )
+        subscriptions = await _by_id(
+            session, WebhookSubscription, [o.attempt.subscription_id for o in outcomes]
+        )
         for result in outcomes:
-            delivery = await session.get(WebhookDelivery, result.attempt.delivery_id)
-            subscription = await session.get(WebhookSubscription, result.attempt.subscription_id)
+            delivery = deliveries.get(result.attempt.delivery_id)
+            subscription = subscriptions.get(result.attempt.subscription_id)
             if delivery is None or subscription is None:
                 continue  # the subscription was deleted meanwhile
             delivery.last_status_code = result.status_code

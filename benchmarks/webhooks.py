@@ -1,0 +1,238 @@
+"""Webhook delivery through the outbox, against raw HTTP POSTs to the same receiver.
+
+    python benchmarks/webhooks.py                       # SQLite, 10,000 events
+    python benchmarks/webhooks.py --postgres postgresql+psycopg://postgres@127.0.0.1/silospan_bench
+    python benchmarks/webhooks.py --events 1000 --steady-seconds 5   # a quick look
+
+A uvicorn server (``silospan serve``'s app, with its dispatcher at the default settings:
+a round every second when idle, 50 deliveries at once, 10 s timeouts) runs in a subprocess
+on a fresh database; it may post to loopback over http. One subscription listens for
+``handoff_event.delivered_late``, and a receiver on loopback (a threading HTTP server in
+this process) records when each delivery arrives.
+
+1. Steady: late events are written one PUT at a time at ``--rate`` per second for
+   ``--steady-seconds``, so the dispatcher delivers while the API takes writes.
+2. Burst: ``--events`` late events in one NDJSON bulk request (one transaction), then the
+   outbox drains.
+
+The delay of a delivery runs from its event's ``timestamp`` (set when the event is queued,
+inside the writing transaction, so just before its commit) to its arrival at the receiver:
+p50, p99 and max; throughput is deliveries per second of the burst, from the bulk's commit
+to the last arrival. Baseline, in the same run: the same number of POSTs of a body of the
+same size to the same receiver with httpx, 50 at a time (the dispatcher's batch). Target:
+p99 delay under 2 s in the steady phase.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+import orjson
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from tests.servers import fresh_database, running_server
+
+LATE = "handoff_event.delivered_late"
+
+
+class Receiver(ThreadingHTTPServer):
+    request_queue_size = 1024
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        self.arrivals: list[tuple[float, bytes, str]] = []  # (arrival, body, webhook-id)
+        self.lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                arrived = time.time()
+                with receiver.lock:
+                    receiver.arrivals.append((arrived, body, self.headers.get("webhook-id", "")))
+                self.send_response(204)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args) -> None:
+                pass
+
+        super().__init__(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server_address[1]}/hooks"
+
+    def take(self) -> list[tuple[float, bytes, str]]:
+        with self.lock:
+            taken, self.arrivals = self.arrivals, []
+        return taken
+
+    def count(self) -> int:
+        with self.lock:
+            return len(self.arrivals)
+
+
+def late_event() -> dict:
+    """Started three hours ago, due (PT1H) two hours ago, delivered an hour ago: late."""
+    now = datetime.now(UTC)
+    return {
+        "started_at": (now - timedelta(hours=3)).isoformat(),
+        "delivered_at": (now - timedelta(hours=1)).isoformat(),
+        "quality": 4,
+    }
+
+
+def setup(client: httpx.Client, url: str) -> None:
+    for key in ("ops", "branch"):
+        client.post("/v1/units", json={"key": key, "name": key, "kind": "department"})
+    handoff = {
+        "key": "kyc",
+        "from_unit": "ops",
+        "to_unit": "branch",
+        "deliverable": "KYC",
+        "expected_within": "PT1H",
+    }
+    client.post("/v1/handoffs", json=handoff).raise_for_status()
+    client.post("/v1/webhooks", json={"url": url, "event_types": [LATE]}).raise_for_status()
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+def delays(arrivals: list[tuple[float, bytes, str]]) -> list[float]:
+    out = []
+    for arrived, body, _ in arrivals:
+        queued = datetime.fromisoformat(orjson.loads(body)["timestamp"])
+        out.append(arrived - queued.timestamp())
+    return out
+
+
+def wait_for(receiver: Receiver, count: int, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while receiver.count() < count and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return receiver.count() >= count
+
+
+def describe(label: str, values: list[float]) -> str:
+    return (
+        f"{label}: p50 {statistics.median(values):.3f} s, p99 {percentile(values, 0.99):.3f} s, "
+        f"max {max(values):.3f} s"
+    )
+
+
+async def steady(base_url: str, headers: dict, rate: float, seconds: float) -> int:
+    """One PUT every 1/rate seconds (each on its own task, so a slow write never delays
+    the next); returns how many were written."""
+    count = int(rate * seconds)
+    async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=60) as client:
+        start = time.monotonic()
+
+        async def put(i: int) -> None:
+            await asyncio.sleep(max(0.0, start + i / rate - time.monotonic()))
+            response = await client.put(f"/v1/handoffs/kyc/events/s{i}", json=late_event())
+            response.raise_for_status()
+
+        await asyncio.gather(*(put(i) for i in range(count)))
+    return count
+
+
+async def raw_posts(url: str, body: bytes, count: int, concurrency: int = 50) -> float:
+    """Seconds for ``count`` POSTs of ``body``, ``concurrency`` at a time."""
+    limits = httpx.Limits(max_connections=concurrency)
+    async with httpx.AsyncClient(limits=limits, timeout=30) as client:
+        started = time.perf_counter()
+        for first in range(0, count, concurrency):
+            batch = range(first, min(count, first + concurrency))
+            await asyncio.gather(
+                *(
+                    client.post(url, content=body, headers={"content-type": "application/json"})
+                    for _ in batch
+                )
+            )
+        return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--postgres", help="PostgreSQL URL (a scratch database is created in it)")
+    parser.add_argument("--events", type=int, default=10_000, help="events of the burst")
+    parser.add_argument("--rate", type=float, default=50.0, help="steady writes per second")
+    parser.add_argument("--steady-seconds", type=float, default=20.0)
+    args = parser.parse_args()
+    backend = "postgresql" if args.postgres else "sqlite"
+    os.environ["SILOSPAN_WEBHOOKS_ALLOW_HTTP"] = "true"
+    os.environ["SILOSPAN_WEBHOOKS_ALLOW_PRIVATE"] = "true"
+    receiver = Receiver()
+
+    with fresh_database(args.postgres) as url, running_server(url) as server:
+        headers = {"Authorization": f"Bearer {server.admin_key}"}
+        with httpx.Client(base_url=server.base_url, headers=headers, timeout=600) as client:
+            setup(client, receiver.url)
+
+            written = asyncio.run(steady(server.base_url, headers, args.rate, args.steady_seconds))
+            if not wait_for(receiver, written, 120):
+                sys.exit(f"steady: only {receiver.count()} of {written} deliveries arrived")
+            steady_arrivals = receiver.take()
+
+            lines = b"".join(
+                orjson.dumps({"handoff": "kyc", "external_id": f"b{i}", **late_event()}) + b"\n"
+                for i in range(args.events)
+            )
+            response = client.post(
+                "/v1/handoff-events/bulk",
+                content=lines,
+                headers={"content-type": "application/x-ndjson"},
+            )
+            response.raise_for_status()
+            committed = time.time()
+            if not wait_for(receiver, args.events, 600):
+                sys.exit(f"burst: only {receiver.count()} of {args.events} deliveries arrived")
+            burst_arrivals = receiver.take()
+
+    ids = [webhook_id for _, _, webhook_id in steady_arrivals + burst_arrivals]
+    duplicates = len(ids) - len(set(ids))
+    burst_seconds = max(arrived for arrived, _, _ in burst_arrivals) - committed
+    body = burst_arrivals[0][1]
+    raw_seconds = asyncio.run(raw_posts(receiver.url, body, args.events))
+    receiver.shutdown()
+
+    steady_delays = delays(steady_arrivals)
+    print(
+        f"backend: {backend}; steady {len(steady_arrivals)} events at {args.rate:g}/s "
+        f"(one PUT each); burst {args.events:,} events in one bulk request"
+    )
+    print(
+        describe("steady delay, queued to received", steady_delays)
+        + f" (target p99 < 2 s: {'met' if percentile(steady_delays, 0.99) < 2 else 'MISSED'})"
+    )
+    print(describe("burst delay, queued to received", delays(burst_arrivals)))
+    print(
+        f"burst throughput: {args.events / burst_seconds:,.0f} deliveries/s "
+        f"({burst_seconds:.2f} s from commit to the last arrival)"
+    )
+    print(
+        f"baseline, raw httpx POSTs of the same body, 50 at a time: "
+        f"{args.events / raw_seconds:,.0f} requests/s ({raw_seconds:.2f} s)"
+    )
+    print(
+        f"ratio: {(args.events / burst_seconds) / (args.events / raw_seconds):.2f}; "
+        f"duplicate webhook-ids: {duplicates}"
+    )
+
+
+if __name__ == "__main__":
+    main()
