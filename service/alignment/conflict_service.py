@@ -9,9 +9,9 @@ pair (``POST /v1/conflicts/detect``); the two always agree (tests/alignment/test
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from uuid import UUID
+from uuid import UUID, uuid4
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import delete, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.alignment import conflicts as conflict_rules
@@ -42,16 +42,23 @@ async def refresh_conflicts(session: AsyncSession) -> None:
     await session.flush()
     structure = await load_structure(session)
     detected = conflict_rules.detect(structure.facts, structure.relations, structure.moments_of_truth)
-    await _reconcile(session, detected, structure.goals, structure.conflicts)
+    touched = await _reconcile(session, detected, structure.goals, structure.conflicts)
+    await finding_service.refresh_conflicts(session, touched)
 
 
-async def refresh_for_goals(session: AsyncSession, goal_ids: Iterable[UUID]) -> None:
+async def refresh_for_goals(
+    session: AsyncSession, goal_ids: Iterable[UUID], *, refresh_findings: bool = True
+) -> list[UUID]:
     """Re-detect the pairs that involve any of ``goal_ids`` (after they were created, changed,
-    or their metric's relations or touchpoints' moments of truth changed)."""
+    or their metric's relations or touchpoints' moments of truth changed).
+
+    Returns the conflicts whose findings may have changed (new, reopened, changed, gone).
+    With ``refresh_findings=False`` the caller refreshes them, together with the findings
+    of its own change, in one round."""
     await session.flush()
     ids = list(set(goal_ids))
     if not ids:
-        return
+        return []
     changed = await repository.goals_by_ids(session, ids)
     candidates = await repository.duel_candidates(session, changed)
     goals = [*changed, *candidates]
@@ -61,7 +68,11 @@ async def refresh_for_goals(session: AsyncSession, goal_ids: Iterable[UUID]) -> 
     detected = conflict_rules.detect_around(
         changed_facts, facts[len(changed) :], relations, moments_of_truth
     )
-    await _reconcile(session, detected, goals, await repository.conflicts_of_goals(session, ids))
+    existing = await repository.conflicts_of_goals(session, ids)
+    touched = await _reconcile(session, detected, goals, existing)
+    if refresh_findings:
+        await finding_service.refresh_conflicts(session, touched)
+    return touched
 
 
 async def refresh_for_metrics(session: AsyncSession, metric_ids: Sequence[UUID]) -> None:
@@ -90,55 +101,80 @@ async def _reconcile(
     detected: Sequence[conflict_rules.DetectedConflict],
     goals: Sequence[Goal],
     existing_rows: Sequence[Conflict],
-) -> None:
+) -> list[UUID]:
     """Make the stored conflicts among ``existing_rows``' pairs and the ``detected`` pairs
     exactly the detected ones.
 
     New pairs open; pairs that no longer conflict go; a resolved pair stays resolved until
-    either of its goals changes (its version moves), then it opens again.
+    either of its goals changes (its version moves past the one recorded when it was
+    resolved), then it opens again. A pair whose detection is unchanged is not written: a
+    goal with dozens of duels costs as many writes as it has changed duels. Returns the
+    conflicts whose findings may have changed; the caller refreshes them.
     """
     goal_by_key = {g.key: g for g in goals}
     existing = {(c.goal_a_id, c.goal_b_id): c for c in existing_rows}
     keep: set[tuple[UUID, UUID]] = set()
-    reached: list[UUID] = []
+    new_rows: list[dict] = []
     opened: list[Conflict] = []
+    # Conflicts whose findings may change: new, reopened, changed, gone.
+    touched: list[UUID] = []
     now = utcnow()
     for found in detected:
         a, b = goal_by_key[found.goal_a], goal_by_key[found.goal_b]
         pair = (a.id, b.id)
         keep.add(pair)
+        values = {
+            "metric_path": list(found.metric_path),
+            "effect": found.effect,
+            "severity": found.severity,
+            "reasons": list(found.reasons),
+            "shared_touchpoints": list(found.shared_touchpoints),
+            "incentive_a": found.incentive_a,
+            "incentive_b": found.incentive_b,
+        }
         row = existing.get(pair)
         if row is None:
-            row = Conflict(goal_a_id=a.id, goal_b_id=b.id, goal_a_version=a.version,
-                           goal_b_version=b.version, effect=found.effect, severity=found.severity,
-                           incentive_a=found.incentive_a, incentive_b=found.incentive_b,
-                           detected_at=now)
-            session.add(row)
-            opened.append(row)
-        elif row.status == ConflictStatus.resolved.value and (
+            new_rows.append({
+                "id": uuid4(), "goal_a_id": a.id, "goal_b_id": b.id,
+                "goal_a_version": a.version, "goal_b_version": b.version,
+                "status": ConflictStatus.open.value, "detected_at": now, "updated_at": now,
+                **values,
+            })
+            continue
+        changed = any(getattr(row, name) != value for name, value in values.items())
+        if row.status == ConflictStatus.resolved.value and (
             row.goal_a_version != a.version or row.goal_b_version != b.version
         ):
             row.status = ConflictStatus.open.value
             row.resolution_note = None
             row.resolved_at = None
+            row.goal_a_version, row.goal_b_version = a.version, b.version
             opened.append(row)
-        row.goal_a_version, row.goal_b_version = a.version, b.version
-        row.metric_path = list(found.metric_path)
-        row.effect = found.effect
-        row.severity = found.severity
-        row.reasons = list(found.reasons)
-        row.shared_touchpoints = list(found.shared_touchpoints)
-        row.incentive_a, row.incentive_b = found.incentive_a, found.incentive_b
-        row.updated_at = now
-        reached.append(row.id)
+            changed = True
+        if changed:
+            for name, value in values.items():
+                setattr(row, name, value)
+            row.updated_at = now
+            touched.append(row.id)
     for pair, row in existing.items():
         if pair not in keep:
+            touched.append(row.id)
             await session.delete(row)
     await session.flush()
+    if new_rows:
+        # executemany: one compiled statement, batched by the driver layer
+        await session.execute(insert(Conflict), new_rows)
+        inserted = await _conflicts_by_ids(session, [r["id"] for r in new_rows])
+        opened.extend(inserted)
+        touched.extend(r["id"] for r in new_rows)
+    await _announce(session, EventType.conflict_opened, opened, goals)
     # unfunded-counterweight reads each conflict's status and incentives
-    await finding_service.refresh_conflicts(session, [*reached, *(r.id for r in existing.values())])
-    for row in opened:
-        await _announce(session, EventType.conflict_opened, row, goal_by_key)
+    return touched
+
+
+async def _conflicts_by_ids(session: AsyncSession, ids: Sequence[UUID]) -> list[Conflict]:
+    statement = select(Conflict).where(in_ids(session, Conflict.id, ids))
+    return list((await session.scalars(statement)).all())
 
 
 async def detect_conflicts(
@@ -207,12 +243,19 @@ async def resolve_conflict(
         raise NotFoundFor("conflict", conflict_id)
     if row.status == ConflictStatus.resolved.value:
         raise ConflictError("this conflict is already resolved", conflict=str(conflict_id))
+    # The goals as they stand now: the pair reopens when either of them changes later.
+    versions = dict(
+        (await session.execute(
+            select(Goal.id, Goal.version).where(Goal.id.in_([row.goal_a_id, row.goal_b_id]))
+        )).all()
+    )
+    row.goal_a_version, row.goal_b_version = versions[row.goal_a_id], versions[row.goal_b_id]
     row.status = ConflictStatus.resolved.value
     row.resolution_note = note
     row.resolved_at = row.updated_at = utcnow()
     await session.flush()
     await finding_service.refresh_conflicts(session, [row.id])
-    await _announce(session, EventType.conflict_resolved, row)
+    await _announce(session, EventType.conflict_resolved, [row])
     (read,) = await _conflict_reads(session, [row])
     return read
 
@@ -220,27 +263,31 @@ async def resolve_conflict(
 async def _announce(
     session: AsyncSession,
     event_type: EventType,
-    row: Conflict,
-    goals: dict[str, Goal] | None = None,
+    rows: Sequence[Conflict],
+    goals: Sequence[Goal] = (),
 ) -> None:
-    """Tell webhook subscribers a conflict opened or was resolved."""
-    keys = {g.id: g.key for g in (goals or {}).values()}
-    missing = {row.goal_a_id, row.goal_b_id} - set(keys)
+    """Tell webhook subscribers these conflicts opened or were resolved (one batch)."""
+    if not rows:
+        return
+    keys = {g.id: g.key for g in goals}
+    missing = {goal_id for row in rows for goal_id in (row.goal_a_id, row.goal_b_id)} - set(keys)
     if missing:
         keys |= await core_repository.keys_by_id(session, Goal, missing)
-    await webhooks.emit(
-        session,
-        event_type,
-        {
-            "id": str(row.id),
-            "goals": [keys[row.goal_a_id], keys[row.goal_b_id]],
-            "severity": row.severity,
-            "effect": row.effect,
-            "reasons": list(row.reasons),
-            "status": row.status,
-        },
-        link=f"/v1/conflicts/{row.id}",
-    )
+    events = [
+        webhooks.Event(
+            {
+                "id": str(row.id),
+                "goals": [keys[row.goal_a_id], keys[row.goal_b_id]],
+                "severity": row.severity,
+                "effect": row.effect,
+                "reasons": list(row.reasons),
+                "status": row.status,
+            },
+            link=f"/v1/conflicts/{row.id}",
+        )
+        for row in rows
+    ]
+    await webhooks.emit_many(session, event_type, events)
 
 
 async def _conflict_reads(session: AsyncSession, rows: Sequence[Conflict]) -> list[ConflictRead]:
@@ -256,15 +303,17 @@ async def _conflict_reads(session: AsyncSession, rows: Sequence[Conflict]) -> li
             .where(in_ids(session, Goal.id, goal_ids))
         )
         for row in (await session.execute(statement)).all():
-            goals[row.id] = ConflictGoal(
+            goals[row.id] = ConflictGoal.model_construct(
                 key=row.key,
                 owner=row.owner,
                 metric=row.metric,
                 direction=row.direction,
                 incentive_weight=row.incentive_weight,
             )
+    # model_construct: these are stored rows, checked by the table's constraints when
+    # written; validating them again costs more than the query on a page of thousands.
     return [
-        ConflictRead(
+        ConflictRead.model_construct(
             id=row.id,
             goals=[goals[row.goal_a_id], goals[row.goal_b_id]],
             metric_path=row.metric_path,

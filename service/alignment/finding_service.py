@@ -21,7 +21,7 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from sqlalchemy import and_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -467,6 +467,7 @@ async def _reconcile(
             stored[(row.rule, row.subject_type, row.subject_id)] = row
     firing: set[tuple[str, str, UUID]] = set()
     opened: list[tuple[UUID, finding_rules.Finding]] = []
+    new: dict[tuple[str, str, UUID], tuple[dict[str, Any], finding_rules.Finding]] = {}
     for f in found:
         identity = (f.rule, f.subject_type, subject_ids[(f.subject_type, f.subject)])
         firing.add(identity)
@@ -479,7 +480,7 @@ async def _reconcile(
         }
         row = stored.get(identity)
         if row is None:
-            opened.append((await _insert(session, identity, values, now), f))
+            new[identity] = (values, f)
             continue
         if row.status == FindingStatus.cleared.value:
             row.status, row.opened_at, row.cleared_at = FindingStatus.open.value, now, None
@@ -495,56 +496,80 @@ async def _reconcile(
             row.status, row.cleared_at, row.updated_at = FindingStatus.cleared.value, now, now
             cleared.append(row)
     await session.flush()
-    for finding_id, f in opened:
-        await webhooks.emit(
-            session,
-            EventType.finding_opened,
-            {
-                "id": str(finding_id),
-                "rule": f.rule,
-                "severity": f.severity,
-                "subject": {"type": f.subject_type, "key": f.subject},
-                "explanation": f.explanation,
-                "evidence": f.evidence,
-            },
-            link=f"/v1/findings/{finding_id}",
-        )
-    for row in cleared:
-        await webhooks.emit(
-            session,
-            EventType.finding_cleared,
-            {
-                "id": str(row.id),
-                "rule": row.rule,
-                "subject": {"type": row.subject_type, "key": row.subject_key},
-            },
-            link=f"/v1/findings/{row.id}",
-        )
+    ids = await _insert(session, {identity: values for identity, (values, _) in new.items()}, now)
+    opened.extend((ids[identity], f) for identity, (_, f) in new.items())
+    await webhooks.emit_many(
+        session,
+        EventType.finding_opened,
+        [
+            webhooks.Event(
+                {
+                    "id": str(finding_id),
+                    "rule": f.rule,
+                    "severity": f.severity,
+                    "subject": {"type": f.subject_type, "key": f.subject},
+                    "explanation": f.explanation,
+                    "evidence": f.evidence,
+                },
+                link=f"/v1/findings/{finding_id}",
+            )
+            for finding_id, f in opened
+        ],
+    )
+    await webhooks.emit_many(
+        session,
+        EventType.finding_cleared,
+        [
+            webhooks.Event(
+                {
+                    "id": str(row.id),
+                    "rule": row.rule,
+                    "subject": {"type": row.subject_type, "key": row.subject_key},
+                },
+                link=f"/v1/findings/{row.id}",
+            )
+            for row in cleared
+        ],
+    )
 
 
 async def _insert(
-    session: AsyncSession, identity: tuple[str, str, UUID], values: dict[str, Any], now: Any
-) -> UUID:
-    """A new finding. Two writers may find it at once: the second one's insert becomes the
-    update it would have made, instead of a unique violation."""
-    rule, subject_type, subject_id = identity
+    session: AsyncSession, new: dict[tuple[str, str, UUID], dict[str, Any]], now: Any
+) -> dict[tuple[str, str, UUID], UUID]:
+    """New findings, in multi-row INSERTs; their ids by (rule, subject type, subject id).
+    Two writers may find one at once: the second one's insert becomes the update it would
+    have made, instead of a unique violation."""
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    row = {
-        "id": Finding().id,
-        "rule": rule,
-        "subject_type": subject_type,
-        "subject_id": subject_id,
-        "status": FindingStatus.open.value,
-        "opened_at": now,
-        "updated_at": now,
-        **values,
-    }
-    statement = dialect.insert(Finding).values(**row)
+    rows = [
+        {
+            "id": uuid4(),
+            "rule": rule,
+            "subject_type": subject_type,
+            "subject_id": subject_id,
+            "status": FindingStatus.open.value,
+            "opened_at": now,
+            "updated_at": now,
+            **values,
+        }
+        for (rule, subject_type, subject_id), values in new.items()
+    ]
+    if not rows:
+        return {}
+    statement = dialect.insert(Finding)
     statement = statement.on_conflict_do_update(
         index_elements=["rule", "subject_type", "subject_id"],
-        set_={**values, "updated_at": now},
-    ).returning(Finding.id)
-    return (await session.execute(statement)).scalar_one()
+        set_={
+            **{name: statement.excluded[name] for name in _UPSERT_COLUMNS},
+            "updated_at": now,
+        },
+    ).returning(Finding.id, Finding.rule, Finding.subject_type, Finding.subject_id)
+    # executemany with RETURNING: one compiled statement, batched by the driver layer
+    result = await session.execute(statement, rows)
+    return {(rule, kind, subject_id): finding_id for finding_id, rule, kind, subject_id in result}
+
+
+#: What a concurrent writer's insert of the same finding updates.
+_UPSERT_COLUMNS = frozenset({"subject_key", "severity", "explanation", "remedy", "evidence"})
 
 
 async def forget_subjects(

@@ -130,8 +130,9 @@ async def create(session: AsyncSession, principal: Principal, data: GoalCreate) 
         status=data.status,
         proposed_by=ProposedBy.internal,
     )
-    await conflict_service.refresh_for_goals(session, [goal.id])
-    await finding_service.refresh_around(session, goals=[goal.id])
+    # One findings round for the goal and the conflicts it opened
+    touched = await conflict_service.refresh_for_goals(session, [goal.id], refresh_findings=False)
+    await finding_service.refresh_around(session, goals=[goal.id], conflicts=touched)
     return goal
 
 
@@ -171,9 +172,11 @@ async def update(
     await repository.replace_links(
         session, goal.id, references["touchpoints"], references["contributes_to"]
     )
-    await conflict_service.refresh_for_goals(session, [goal.id])
+    touched = await conflict_service.refresh_for_goals(
+        session, [goal.id], refresh_findings=reached_before is None
+    )
     if reached_before is not None:
-        reached = await finding_service.affected(session, goals=[goal.id])
+        reached = await finding_service.affected(session, goals=[goal.id], conflicts=touched)
         await finding_service.refresh(session, reached_before | reached)
     return goal
 
@@ -290,8 +293,8 @@ async def propose_joint_goal(
         status=GoalStatus.proposed,
         proposed_by=ProposedBy.partner if principal.is_partner else ProposedBy.internal,
     )
-    await conflict_service.refresh_for_goals(session, [goal.id])
-    await finding_service.refresh_around(session, goals=[goal.id])
+    touched = await conflict_service.refresh_for_goals(session, [goal.id], refresh_findings=False)
+    await finding_service.refresh_around(session, goals=[goal.id], conflicts=touched)
     await _announce(session, EventType.joint_goal_proposed, goal, agreement)
     return goal
 

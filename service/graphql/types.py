@@ -789,7 +789,16 @@ class Conflict:
     def from_read(cls, read: ConflictRead) -> Conflict:
         return cls(
             id=_id(read.id),
-            goals=[ConflictGoal(**g.model_dump()) for g in read.goals],
+            goals=[
+                ConflictGoal(
+                    key=g.key,
+                    owner=g.owner,
+                    metric=g.metric,
+                    direction=g.direction,
+                    incentive_weight=g.incentive_weight,
+                )
+                for g in read.goals
+            ],
             metric_path=read.metric_path,
             effect=read.effect,
             severity=read.severity,
