@@ -31,10 +31,14 @@ First = Annotated[
     int | None, strawberry.argument(description="Page size (top level ≤ 500, nested ≤ 100).")
 ]
 After = Annotated[str | None, strawberry.argument(description="nextCursor of the previous page.")]
+# "from" and "to", as in REST's query and in every returned window.
 From = Annotated[
-    datetime | None, strawberry.argument(name="from", description="Window start; default to − 90 days.")
+    datetime | None,
+    strawberry.argument(name="from", description="Window start; default: 90 days before to."),
 ]
-To = Annotated[datetime | None, strawberry.argument(description="Window end; default asOf.")]
+To = Annotated[
+    datetime | None, strawberry.argument(name="to", description="Window end; default: asOf.")
+]
 AsOf = Annotated[datetime | None, strawberry.argument(description="Taken at; default now.")]
 BucketArg = Annotated[
     Bucket | None, strawberry.argument(description="Also score each day, week or month.")

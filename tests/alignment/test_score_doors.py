@@ -27,7 +27,7 @@ from tests.factories import (
 AS_OF = datetime(2026, 3, 20, tzinfo=UTC)
 WINDOW = {"from": "2026-03-01T00:00:00+00:00", "to": "2026-04-01T00:00:00+00:00",
           "as_of": AS_OF.isoformat()}
-GQL_WINDOW = f'from: "{WINDOW["from"]}", end: "{WINDOW["to"]}", asOf: "{WINDOW["as_of"]}"'
+GQL_WINDOW = f'from: "{WINDOW["from"]}", to: "{WINDOW["to"]}", asOf: "{WINDOW["as_of"]}"'
 SCORE_FIELDS = """
     value reason method
     window { from to asOf }

@@ -27,8 +27,8 @@ class TestWindowBounds:
         [
             ('asOf: "0001-01-01T00:00:00Z"', "as_of"),
             ('asOf: "9999-12-31T23:59:59Z"', "as_of"),
-            ('end: "0001-01-01T00:00:00Z"', "to"),
-            ('from: "9999-12-31T00:00:00Z", end: "9999-12-31T23:59:59Z"', "from"),
+            ('to: "0001-01-01T00:00:00Z"', "to"),
+            ('from: "9999-12-31T00:00:00Z", to: "9999-12-31T23:59:59Z"', "from"),
         ],
     )
     async def test_an_instant_outside_the_supported_years_is_refused(
@@ -42,7 +42,7 @@ class TestWindowBounds:
         assert "1900-01-01" in error["message"]
 
     async def test_the_last_supported_instant_with_month_buckets(self, gql, keys, kyc):
-        args = 'from: "8999-12-01T00:00:00Z", end: "9000-01-01T00:00:00Z", bucket: month'
+        args = 'from: "8999-12-01T00:00:00Z", to: "9000-01-01T00:00:00Z", bucket: month'
         body = (await gql(FIELDS["company"].format(args=args), await keys.reader())).json()
 
         assert "errors" not in body, body
