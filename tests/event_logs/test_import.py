@@ -7,6 +7,7 @@ import gzip
 import pytest
 from sqlalchemy import func, select
 
+from service.event_logs import importer
 from service.event_logs.models import EventLog, EventLogRow
 from tests.event_logs.logs import LOG, REJECTIONS
 from tests.factories import make_unit
@@ -251,3 +252,39 @@ class TestAccess:
         )
         assert_problem(response, 403, "forbidden")
         assert_problem(await client.delete("/v1/event-logs/r", headers=reader), 403, "forbidden")
+
+
+class TestBatches:
+    """Rows are committed batch by batch; a failure after some batches removes them all."""
+
+    @pytest.fixture(autouse=True)
+    def small_batches(self, monkeypatch):
+        monkeypatch.setattr(importer, "BATCH_ROWS", 3)
+
+    async def test_many_batches_give_the_same_log(self, client, keys, session):
+        response = await client.post(
+            "/v1/event-logs?key=batched",
+            content=chunked(LOG.encode(), 40),
+            headers={**CSV, **await keys.writer()},
+        )
+        assert response.status_code == 201, response.text
+        assert (response.json()["events"], response.json()["rejected"]) == (12, 5)
+        assert await rows_in(session) == 12
+
+    async def test_a_failure_after_committed_batches_leaves_no_row(self, client, keys, session):
+        seen: list[int] = []
+
+        async def body():
+            yield LOG.encode()  # more than a batch of good rows, committed...
+            seen.append(await rows_in(session))
+            yield b"\xff\xfe not utf-8\n"  # ...then bytes that stop the import
+
+        response = await client.post(
+            "/v1/event-logs?key=halfway", content=body(), headers={**CSV, **await keys.writer()}
+        )
+        assert_problem(response, 422, "unreadable_log")
+        assert seen and seen[0] >= 9  # batches had been committed before the failure
+        assert await rows_in(session) == 0
+        log = (await client.get("/v1/event-logs/halfway", headers=await keys.reader())).json()
+        assert (log["status"], log["events"]) == ("failed", 0)
+        assert "UTF-8" in log["failure_reason"]
