@@ -7,8 +7,8 @@
 A uvicorn server (``silospan serve``'s app, with its dispatcher at the default settings:
 a round every second when idle, 50 deliveries at once, 10 s timeouts) runs in a subprocess
 on a fresh database; it may post to loopback over http. One subscription listens for
-``handoff_event.delivered_late``, and a receiver on loopback (a threading HTTP server in
-this process) records when each delivery arrives.
+``handoff_event.delivered_late``, and a receiver on loopback (uvicorn, in a process of its
+own) records when each delivery arrives.
 
 1. Steady: late events are written one PUT at a time at ``--rate`` per second for
    ``--steady-seconds``, so the dispatcher delivers while the API takes writes.
@@ -28,12 +28,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import socket
 import statistics
+import subprocess
 import sys
-import threading
 import time
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -45,42 +45,82 @@ from tests.servers import fresh_database, running_server
 LATE = "handoff_event.delivered_late"
 
 
-class Receiver(ThreadingHTTPServer):
-    request_queue_size = 1024
-    daemon_threads = True
+class Receiver:
+    """The receiving endpoint in its own process (uvicorn, this file's ``receiver_app``), so
+    it competes with neither the server nor this process for the interpreter."""
 
     def __init__(self) -> None:
-        self.arrivals: list[tuple[float, bytes, str]] = []  # (arrival, body, webhook-id)
-        self.lock = threading.Lock()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                arrived = time.time()
-                with receiver.lock:
-                    receiver.arrivals.append((arrived, body, self.headers.get("webhook-id", "")))
-                self.send_response(204)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args) -> None:
-                pass
-
-        super().__init__(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server_address[1]}/hooks"
-
-    def take(self) -> list[tuple[float, bytes, str]]:
-        with self.lock:
-            taken, self.arrivals = self.arrivals, []
-        return taken
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "benchmarks.webhooks:receiver_app",
+                "--port",
+                str(port),
+                "--log-level",
+                "warning",
+                "--no-access-log",
+            ],
+            cwd=Path(__file__).resolve().parent.parent,
+        )
+        self.base = f"http://127.0.0.1:{port}"
+        self.url = f"{self.base}/hooks"
+        self.taken = 0
+        for _ in range(300):
+            try:
+                httpx.get(f"{self.base}/count", timeout=1).raise_for_status()
+                break
+            except httpx.HTTPError:
+                time.sleep(0.1)
 
     def count(self) -> int:
-        with self.lock:
-            return len(self.arrivals)
+        return httpx.get(f"{self.base}/count", timeout=30).json() - self.taken
+
+    def take(self) -> list[tuple[float, bytes, str]]:
+        """The arrivals since the last take: (arrival time, body, webhook-id)."""
+        everything = orjson.loads(httpx.get(f"{self.base}/dump", timeout=120).content)
+        taken = everything[self.taken :]
+        self.taken = len(everything)
+        return [(arrived, body.encode(), webhook_id) for arrived, body, webhook_id in taken]
+
+    def shutdown(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=30)
+
+
+_ARRIVALS: list[tuple[float, str, str]] = []
+
+
+async def receiver_app(scope, receive, send) -> None:
+    """Records every POST with its arrival time; GET /count and /dump report them."""
+    if scope["type"] != "http":
+        return
+    if scope["method"] == "POST":
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        headers = dict(scope["headers"])
+        _ARRIVALS.append((time.time(), body.decode(), headers.get(b"webhook-id", b"").decode()))
+        answer = b""
+        status = 204
+    else:
+        answer = orjson.dumps(len(_ARRIVALS) if scope["path"] == "/count" else _ARRIVALS)
+        status = 200
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-length", str(len(answer)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": answer})
 
 
 def late_event() -> dict:
@@ -177,7 +217,13 @@ def main() -> None:
     os.environ["SILOSPAN_WEBHOOKS_ALLOW_HTTP"] = "true"
     os.environ["SILOSPAN_WEBHOOKS_ALLOW_PRIVATE"] = "true"
     receiver = Receiver()
+    try:
+        run(args, backend, receiver)
+    finally:
+        receiver.shutdown()
 
+
+def run(args: argparse.Namespace, backend: str, receiver: Receiver) -> None:
     with fresh_database(args.postgres) as url, running_server(url) as server:
         headers = {"Authorization": f"Bearer {server.admin_key}"}
         with httpx.Client(base_url=server.base_url, headers=headers, timeout=600) as client:
@@ -208,7 +254,6 @@ def main() -> None:
     burst_seconds = max(arrived for arrived, _, _ in burst_arrivals) - committed
     body = burst_arrivals[0][1]
     raw_seconds = asyncio.run(raw_posts(receiver.url, body, args.events))
-    receiver.shutdown()
 
     steady_delays = delays(steady_arrivals)
     print(
