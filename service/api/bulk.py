@@ -123,7 +123,7 @@ def bulk_request_body(item: type[BaseModel]) -> dict[str, Any]:
 
 class BulkItemError(ReadModel):
     index: int = Field(description="0-based position of the item in the request.")
-    loc: list[str | int]
+    loc: list[str | int] = Field(description="Where in the request: the item's index, then the field.")
     msg: str
 
 
@@ -142,6 +142,9 @@ def bulk_report(result: BulkResult) -> BulkReport:
         updated=result.updated,
         unchanged=result.unchanged,
         rejected=result.rejected,
-        errors=[BulkItemError(index=e.index, loc=e.loc, msg=e.msg) for e in result.errors],
+        errors=[
+            BulkItemError(index=e.index, loc=e.request_loc, msg=e.msg)
+            for e in result.sorted_errors()
+        ],
         errors_truncated=result.errors_truncated,
     )

@@ -42,8 +42,14 @@ ItemT = TypeVar("ItemT")
 @dataclass(frozen=True, slots=True)
 class ItemError:
     index: int
-    loc: list[str | int]
+    loc: list[str | int]  # within the item
     msg: str
+
+    @property
+    def request_loc(self) -> list[str | int]:
+        """Where in the request: the item's index, then the place within it (every door
+        reports this one)."""
+        return [self.index, *self.loc]
 
 
 @dataclass
@@ -59,6 +65,11 @@ class BulkResult:
     def received(self) -> int:
         return self.created + self.updated + self.unchanged + self.rejected
 
+    def sorted_errors(self) -> list[ItemError]:
+        """By item index: errors found while reading and those found while writing a batch
+        arrive in two passes."""
+        return sorted(self.errors, key=lambda e: e.index)
+
 
 class BulkRejected(Invalid):
     """An atomic bulk request with bad items: nothing was written."""
@@ -69,7 +80,8 @@ class BulkRejected(Invalid):
         super().__init__(
             f"{result.rejected} item(s) are invalid; nothing was written",
             errors=[
-                {"loc": [e.index, *e.loc], "msg": e.msg, "index": e.index} for e in result.errors
+                {"loc": e.request_loc, "msg": e.msg, "index": e.index}
+                for e in result.sorted_errors()
             ],
             rejected=result.rejected,
             errors_truncated=result.errors_truncated,

@@ -158,7 +158,10 @@ class Mutation:
             updated=result.updated,
             unchanged=result.unchanged,
             rejected=result.rejected,
-            errors=[BulkItemError(index=e.index, loc=[str(p) for p in e.loc], msg=e.msg) for e in result.errors],
+            errors=[
+                BulkItemError(index=e.index, loc=[str(p) for p in e.request_loc], msg=e.msg)
+                for e in result.sorted_errors()
+            ],
             errors_truncated=result.errors_truncated,
         )
 

@@ -267,10 +267,10 @@ class TestBulkUpsertHandoffEvents:
         assert response.status_code == 200
         body = response.json()
         assert report(response) == (2, 0, 0, 2)
-        # The report names the item by index; each loc is within that item.
+        # The report names the item by index, and its loc starts with it, as when atomic.
         assert [(e["index"], e["loc"]) for e in body["errors"]] == [
-            (1, ["quality"]),
-            (3, ["handoff"]),
+            (1, [1, "quality"]),
+            (3, [3, "handoff"]),
         ]
         assert sorted(await listed(client, keys)) == ["e0", "e2"]
 
@@ -379,7 +379,7 @@ class TestBulkUpsertHandoffEvents:
         )
         assert response.status_code == 200, response.text
         assert report(response) == (1, 0, 0, 2)
-        assert [(e["index"], e["loc"]) for e in response.json()["errors"]][1] == (1, ["handoff"])
+        assert [(e["index"], e["loc"]) for e in response.json()["errors"]][1] == (1, [1, "handoff"])
         assert [e["index"] for e in response.json()["errors"]] == [0, 1]
         assert sorted(await listed(client, keys)) == ["e2"]
 
