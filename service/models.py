@@ -2,7 +2,7 @@
 
 from service.alignment.models import Conflict, Finding
 from service.api_keys.models import ApiKey
-from service.event_logs.models import EventLog, EventLogRow
+from service.event_logs.models import EventLog, EventLogArc, EventLogRow
 from service.goals.models import Goal, GoalCheckIn, GoalContribution, GoalTouchpoint
 from service.handoffs.models import Handoff, HandoffEvent, HandoffReview
 from service.idempotency.models import IdempotencyRecord
@@ -16,6 +16,7 @@ __all__ = [
     "ApiKey",
     "Conflict",
     "EventLog",
+    "EventLogArc",
     "EventLogRow",
     "Feedback",
     "Finding",

@@ -38,6 +38,7 @@ def upgrade() -> None:
         sa.Column("first_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("last_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("discovered", sa.JSON(), nullable=True),
         sa.CheckConstraint("format IN ('csv', 'xes')", name=op.f("ck_event_logs_format")),
         sa.CheckConstraint(
             "status IN ('importing', 'ready', 'failed')", name=op.f("ck_event_logs_status")
@@ -69,7 +70,31 @@ def upgrade() -> None:
     )
 
 
+    # The arcs without pause statuses, stored when an import finishes.
+    op.create_table(
+        "event_log_arcs",
+        sa.Column("log_id", sa.Uuid(), nullable=False),
+        sa.Column("src", sa.String(length=200), nullable=False),
+        sa.Column("dst", sa.String(length=200), nullable=False),
+        sa.Column("arc_count", sa.BigInteger(), nullable=False),
+        sa.Column("cases", sa.BigInteger(), nullable=False),
+        sa.Column("ping_pongs", sa.BigInteger(), nullable=False),
+        sa.Column("wait_median_us", sa.BigInteger(), nullable=False),
+        sa.Column("wait_p80_us", sa.BigInteger(), nullable=False),
+        sa.Column("wait_p90_us", sa.BigInteger(), nullable=False),
+        sa.Column("wait_max_us", sa.BigInteger(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["log_id"],
+            ["event_logs.id"],
+            name=op.f("fk_event_log_arcs_log_id_event_logs"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("log_id", "src", "dst", name=op.f("pk_event_log_arcs")),
+    )
+
+
 def downgrade() -> None:
+    op.drop_table("event_log_arcs")
     op.drop_table("event_log_rows")
     op.drop_index("ix_event_logs_created_at", table_name="event_logs")
     op.drop_table("event_logs")

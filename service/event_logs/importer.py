@@ -29,6 +29,7 @@ from service.core.errors import Conflict, DomainError, Invalid, KeyExists
 from service.core.permissions import Action, Principal
 from service.core.types import utcnow
 from service.event_logs import repository
+from service.event_logs import service as event_logs_service
 from service.event_logs.constants import MAX_REPORTED_REJECTIONS, LogFormat, LogStatus
 from service.event_logs.errors import hidden_from_partners
 from service.event_logs.models import EventLog
@@ -260,6 +261,11 @@ class _Job:
             log.units = totals.units
             log.first_at = from_us(totals.first_us) if totals.first_us is not None else None
             log.last_at = from_us(totals.last_us) if totals.last_us is not None else None
+            # Discovery without pause statuses, once: a ready log never changes.
+            await repository.store_arcs(session, self.log_id)
+            log.discovered = await event_logs_service.case_stats(
+                session, self.log_id, (), totals.cases
+            )
             log.status = LogStatus.ready.value
             log.finished_at = utcnow()
 

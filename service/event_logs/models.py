@@ -36,6 +36,9 @@ class EventLog(IdMixin, TimestampMixin, table=True):
     first_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     last_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # The summary without pause statuses, computed once when the import finishes (a log
+    # never changes after that): {"transfers": ..., "transfers_per_case": {...}, ...}.
+    discovered: dict | None = Field(default=None, sa_type=JSON)
 
 
 class EventLogRow(SQLModel, table=True):
@@ -56,6 +59,24 @@ class EventLogRow(SQLModel, table=True):
     activity: str | None = Field(default=None, max_length=MAX_VALUE_LENGTH)
     status: str | None = Field(default=None, max_length=MAX_VALUE_LENGTH)
     resource: str | None = Field(default=None, max_length=MAX_VALUE_LENGTH)
+
+
+class EventLogArc(SQLModel, table=True):
+    """A discovered arc without pause statuses, stored when the import finishes, so pages of
+    GET /handoffs read it instead of recomputing every arc for every page."""
+
+    __tablename__ = "event_log_arcs"
+
+    log_id: UUID = Field(foreign_key="event_logs.id", ondelete="CASCADE", primary_key=True)
+    src: str = Field(max_length=MAX_VALUE_LENGTH, primary_key=True)
+    dst: str = Field(max_length=MAX_VALUE_LENGTH, primary_key=True)
+    arc_count: int = Field(sa_type=BigInteger)
+    cases: int = Field(sa_type=BigInteger)
+    ping_pongs: int = Field(sa_type=BigInteger)
+    wait_median_us: int = Field(sa_type=BigInteger)
+    wait_p80_us: int = Field(sa_type=BigInteger)
+    wait_p90_us: int = Field(sa_type=BigInteger)
+    wait_max_us: int = Field(sa_type=BigInteger)
 
 
 # Listing: newest first.

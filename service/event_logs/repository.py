@@ -19,7 +19,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import BigInteger, String, Uuid
 
-from service.event_logs.models import EventLog, EventLogRow
+from service.event_logs.models import EventLog, EventLogArc, EventLogRow
 from service.event_logs.parsing import Row
 
 _COLUMNS = ("log_id", "case_ref", "at_us", "position", "unit", "activity", "status", "resource")
@@ -92,6 +92,7 @@ async def unit_names(session: AsyncSession, log_id: UUID) -> list[str]:
 
 
 async def delete_rows(session: AsyncSession, log_id: UUID) -> None:
+    await session.execute(delete(EventLogArc).where(EventLogArc.log_id == log_id))
     await session.execute(delete(EventLogRow).where(EventLogRow.log_id == log_id))
 
 
@@ -226,17 +227,8 @@ def _collate(dialect: str) -> str:
     return ' COLLATE "C"' if dialect == "postgresql" else ""
 
 
-def _arcs_sql(paused: bool, dialect: str, *, after: bool, limit: bool, only: bool) -> str:
-    c = _collate(dialect)
-    conditions = []
-    if after:
-        conditions.append(
-            f"(arc_count < :a_count OR (arc_count = :a_count AND (src{c} > :a_src"
-            f" OR (src = :a_src AND dst{c} > :a_dst))))"
-        )
-    if only:
-        conditions.append("src = :o_src AND dst = :o_dst")
-    where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
+def _arcs_cte(paused: bool) -> str:
+    """``arcs``: per arc A -> B, its transfers, cases, ping-pongs and wait ranks."""
     return f"""
     WITH {_steps_sql(paused)},
     ranked AS (
@@ -254,13 +246,54 @@ def _arcs_sql(paused: bool, dialect: str, *, after: bool, limit: bool, only: boo
                MIN(CASE WHEN rn = (9 * n + 9) / 10 THEN wait END) AS p90
         FROM ranked
         GROUP BY src, dst
-    )
-    SELECT src, dst, arc_count, cases, ping_pongs, median_low, median_high, p80, p90, wait_max
-    FROM arcs
+    )"""
+
+
+# The mean of the two middle waits (the same wait when the count is odd), rounded down to
+# the microsecond (waits are never negative: rows are in time order).
+_ARC_COLUMNS = (
+    "src, dst, arc_count, cases, ping_pongs, (median_low + median_high) / 2, p80, p90, wait_max"
+)
+_STORED_COLUMNS = (
+    "src, dst, arc_count, cases, ping_pongs, wait_median_us, wait_p80_us, wait_p90_us, wait_max_us"
+)
+
+
+def _arcs_sql(paused: bool, dialect: str, *, after: bool, limit: bool, only: bool) -> str:
+    """Live arcs with pause statuses; the stored ones (``event_log_arcs``) without."""
+    c = _collate(dialect)
+    conditions = []
+    if after:
+        conditions.append(
+            f"(arc_count < :a_count OR (arc_count = :a_count AND (src{c} > :a_src"
+            f" OR (src = :a_src AND dst{c} > :a_dst))))"
+        )
+    if only:
+        conditions.append("src = :o_src AND dst = :o_dst")
+    if paused:
+        head, columns, source = _arcs_cte(True), _ARC_COLUMNS, "arcs"
+    else:
+        head, columns, source = "", _STORED_COLUMNS, "event_log_arcs"
+        conditions.insert(0, "log_id = :log")
+    where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
+    return f"""
+    {head}
+    SELECT {columns}
+    FROM {source}
     {where}
     ORDER BY arc_count DESC, src{c}, dst{c}
     {"LIMIT :limit" if limit else ""}
     """
+
+
+async def store_arcs(session: AsyncSession, log_id: UUID) -> None:
+    """Compute the arcs without pause statuses once, when the import finishes."""
+    sql = f"""
+    INSERT INTO event_log_arcs (log_id, {_STORED_COLUMNS})
+    {_arcs_cte(False)}
+    SELECT :log, {_ARC_COLUMNS} FROM arcs
+    """
+    await session.execute(_bind(text(sql), log_id, ()))
 
 
 async def arcs(
@@ -302,12 +335,10 @@ async def arcs(
             count=int(r[2]),
             cases=int(r[3]),
             ping_pongs=int(r[4]),
-            # The mean of the two middle waits (the same wait when the count is odd),
-            # rounded down to the microsecond.
-            wait_median_us=(int(r[5]) + int(r[6])) // 2,
-            wait_p80_us=int(r[7]),
-            wait_p90_us=int(r[8]),
-            wait_max_us=int(r[9]),
+            wait_median_us=int(r[5]),
+            wait_p80_us=int(r[6]),
+            wait_p90_us=int(r[7]),
+            wait_max_us=int(r[8]),
         )
         for r in result.all()
     ]

@@ -107,29 +107,46 @@ async def summary(
 ) -> SummaryRead:
     log = await get_ready(session, principal, key)
     pauses = pause_list(pause_statuses)
-    cases = log.cases
-    low, high = median_ranks(cases)
-    p90 = nearest_rank(cases, 90)
-    stats = await repository.case_stats(session, log.id, pauses, cases, ranks=[low, high, p90])
-
-    def at(rank: int) -> int:
-        return stats.at_rank.get(rank, 0)
-
-    median = (at(low) + at(high)) / 2
+    stats = log.discovered if not pauses and log.discovered else None
+    if stats is None:
+        stats = await case_stats(session, log.id, pauses, log.cases)
     return SummaryRead(
         log=log.key,
-        cases=cases,
+        cases=log.cases,
         events=log.events,
         units=log.units,
-        transfers=stats.transfers,
-        cases_with_transfer=stats.cases_with_transfer,
-        ping_pongs=stats.ping_pongs,
-        cases_with_ping_pong=stats.cases_with_ping_pong,
-        transfers_per_case=Spread(median=median, p90=at(p90), max=stats.max_per_case),
+        transfers=stats["transfers"],
+        cases_with_transfer=stats["cases_with_transfer"],
+        ping_pongs=stats["ping_pongs"],
+        cases_with_ping_pong=stats["cases_with_ping_pong"],
+        transfers_per_case=Spread(**stats["transfers_per_case"]),
         first_at=log.first_at,
         last_at=log.last_at,
         pause_statuses=pauses,
     )
+
+
+async def case_stats(
+    session: AsyncSession, log_id: UUID, pauses: Sequence[str], cases: int
+) -> dict:
+    """The summary's transfer and ping-pong figures (what ``EventLog.discovered`` stores for
+    no pause statuses)."""
+    # Cases without a transfer count 0 and come first in the sorted counts.
+    low, high = median_ranks(cases)
+    p90 = nearest_rank(cases, 90)
+    stats = await repository.case_stats(session, log_id, pauses, cases, ranks=[low, high, p90])
+    at = stats.at_rank.get
+    return {
+        "transfers": stats.transfers,
+        "cases_with_transfer": stats.cases_with_transfer,
+        "ping_pongs": stats.ping_pongs,
+        "cases_with_ping_pong": stats.cases_with_ping_pong,
+        "transfers_per_case": {
+            "median": (at(low, 0) + at(high, 0)) / 2,
+            "p90": at(p90, 0),
+            "max": stats.max_per_case,
+        },
+    }
 
 
 def arc_read(arc: ArcRow) -> ArcRead:
