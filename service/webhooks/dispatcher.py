@@ -16,6 +16,7 @@ secret's rotation, one signature per valid secret).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import time
 from dataclasses import dataclass
@@ -26,9 +27,11 @@ from uuid import UUID
 import httpx
 import orjson
 import structlog
+from sqlalchemy import event as sa_event
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 from standardwebhooks.webhooks import Webhook
 
 from service import __version__
@@ -37,6 +40,7 @@ from service.core.db import Database, is_transient, transaction
 from service.core.sql import in_ids
 from service.core.types import utcnow
 from service.webhooks import addresses, handoff_alerts, metrics
+from service.webhooks import service as webhooks_service
 from service.webhooks.constants import DeliveryStatus
 from service.webhooks.models import WebhookDelivery, WebhookMessage, WebhookSubscription
 
@@ -48,6 +52,8 @@ MAX_RESPONSE_BYTES = 64 * 1024
 DISABLE_AFTER = timedelta(days=5)
 #: Overdue occurrences announced per scan.
 OVERDUE_BATCH = 500
+#: After a wake-up, how long a dispatcher waits for more commits before its round.
+WAKE_COALESCE_SECONDS = 0.05
 
 
 @dataclass(frozen=True)
@@ -82,13 +88,44 @@ def new_client(settings: Settings) -> httpx.AsyncClient:
     )
 
 
+# Waking up: a transaction of this process that queued deliveries wakes its dispatchers as
+# it commits, so they need not wait for their next round (other processes' dispatchers,
+# such as ``silospan worker``, find them at their next round).
+
+_sleepers: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
+
+
+@sa_event.listens_for(Session, "after_commit")
+def _wake_on_commit(session: Session) -> None:
+    if session.info.pop(webhooks_service.QUEUED, False):
+        for loop, wake in list(_sleepers):
+            loop.call_soon_threadsafe(wake.set)
+
+
+@sa_event.listens_for(Session, "after_rollback")
+def _forget_on_rollback(session: Session) -> None:
+    session.info.pop(webhooks_service.QUEUED, None)
+
+
 async def run(db: Database, settings: Settings, *, interval: float | None = None) -> None:
-    """Dispatch until cancelled: a round whenever deliveries are due, else a short sleep
-    (``interval``, by default SILOSPAN_WEBHOOKS_DISPATCH_SECONDS)."""
+    """Dispatch until cancelled: a round whenever deliveries are due, else a pause
+    (``interval``, by default SILOSPAN_WEBHOOKS_DISPATCH_SECONDS) that a commit queueing
+    deliveries in this process cuts short."""
     pause = settings.webhooks_dispatch_seconds if interval is None else interval
+    wake = asyncio.Event()
+    sleeper = (asyncio.get_running_loop(), wake)
+    _sleepers.add(sleeper)
+    try:
+        await _run(db, settings, pause, wake)
+    finally:
+        _sleepers.discard(sleeper)
+
+
+async def _run(db: Database, settings: Settings, pause: float, wake: asyncio.Event) -> None:
     next_scan = 0.0
     async with new_client(settings) as client:
         while True:
+            wake.clear()
             sent = 0
             try:
                 if time.monotonic() >= next_scan:
@@ -107,7 +144,10 @@ async def run(db: Database, settings: Settings, *, interval: float | None = None
             except Exception:
                 log.exception("webhook dispatch round failed")
             if sent < settings.webhooks_batch:
-                await asyncio.sleep(pause)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), timeout=pause)
+                    # Woken: gather what the next few commits queue into the same round.
+                    await asyncio.sleep(min(pause, WAKE_COALESCE_SECONDS))
 
 
 async def announce_overdue(db: Database, *, batch: int = OVERDUE_BATCH) -> int:

@@ -48,6 +48,8 @@ ROTATION_OVERLAP = timedelta(hours=24)
 
 #: The enabled subscriptions, read once per session (``emit``); any change forgets them.
 _ENABLED = "webhooks.enabled"
+#: Set on a session whose transaction queued deliveries (see ``dispatcher.wake_on_commit``).
+QUEUED = "webhooks.queued"
 
 
 def new_secret() -> str:
@@ -175,6 +177,7 @@ async def send_test(
     delivery = WebhookDelivery(message_id=message.id, subscription_id=subscription.id)
     session.add(delivery)
     await session.flush()
+    session.info[QUEUED] = True
     return delivery
 
 
@@ -203,6 +206,7 @@ async def retry_delivery(
     delivery.status = DeliveryStatus.pending.value
     delivery.next_attempt_at = utcnow()
     await session.flush()
+    session.info[QUEUED] = True
     (read,) = await deliveries_to_read(session, [delivery])
     return read
 
@@ -408,4 +412,6 @@ async def emit_many(session: AsyncSession, event_type: EventType, events: Sequen
     ]
     for start in range(0, len(deliveries), _CHUNK):
         await session.execute(insert(WebhookDelivery).values(deliveries[start : start + _CHUNK]))
+    if deliveries:
+        session.info[QUEUED] = True  # the dispatcher of this process wakes on commit
     return len(queued)

@@ -4,6 +4,7 @@ real HTTP receiver on loopback, every delivery verified with the ``standardwebho
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -268,3 +269,43 @@ class TestMetrics:
         assert after[(oldest, ())] == 0
         assert after[succeeded] - before.get(succeeded, 0) == 3
         assert after[retrying] - before.get(retrying, 0) == 1
+
+
+class TestWakeUp:
+    async def test_a_commit_that_queues_wakes_the_dispatcher_of_its_process(self, hooks, receiver):
+        hook = await subscribe(hooks, receiver.url)
+        # A pause of a minute: only the wake-up can make the delivery arrive in time.
+        task = asyncio.create_task(dispatcher.run(hooks.database, hooks.settings, interval=60))
+        try:
+            await asyncio.sleep(0.5)  # its first round found nothing; it sleeps
+            started = asyncio.get_running_loop().time()
+            response = await hooks.http.post(f"/v1/webhooks/{hook['id']}/test", headers=hooks.admin)
+            assert response.status_code == 202
+            while not receiver.received and asyncio.get_running_loop().time() - started < 10:
+                await asyncio.sleep(0.02)
+            waited = asyncio.get_running_loop().time() - started
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        assert [e["type"] for e in receiver.bodies(hook["secret"])] == ["webhook.test"]
+        assert waited < 5
+
+    async def test_a_rolled_back_transaction_wakes_nobody(self, hooks):
+        wake = asyncio.Event()
+        sleeper = (asyncio.get_running_loop(), wake)
+        dispatcher._sleepers.add(sleeper)
+        try:
+            await subscribe(hooks, "http://127.0.0.1:9/hooks")
+            with pytest.raises(RuntimeError):
+                async with transaction(hooks.database.write_sessions) as session:
+                    await webhooks_service.emit(session, EventType.webhook_test, {"n": 1})
+                    raise RuntimeError("rolled back")
+            await asyncio.sleep(0.1)
+            assert not wake.is_set()
+            async with transaction(hooks.database.write_sessions) as session:
+                await webhooks_service.emit(session, EventType.webhook_test, {"n": 2})
+            await asyncio.sleep(0.1)
+            assert wake.is_set()
+        finally:
+            dispatcher._sleepers.discard(sleeper)
