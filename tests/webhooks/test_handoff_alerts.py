@@ -63,6 +63,31 @@ async def messages_of(live, event_type: str) -> int:
         return await session.scalar(statement)
 
 
+async def partner_handoffs(live) -> None:
+    """ops → courier (to-courier) and ops → printer (to-printer), both under agreements."""
+    async with transaction(live.database.write_sessions) as session:
+        await make_unit(session, key="ops")
+        for partner in ("courier", "printer"):
+            await make_unit(session, key=partner, kind="partner")
+            await make_agreement(
+                session,
+                key=f"a-{partner}",
+                partner=partner,
+                internal_owner="ops",
+                status="active",
+            )
+    for partner in ("courier", "printer"):
+        body = {
+            "key": f"to-{partner}",
+            "from_unit": "ops",
+            "to_unit": partner,
+            "deliverable": "Parcel",
+            "expected_within": "PT4H",
+        }
+        response = await live.http.post("/v1/handoffs", json=body, headers=live.admin)
+        assert response.status_code == 201, response.text
+
+
 class TestDeliveredLate:
     async def test_a_late_event_is_announced_once(self, hooks, receiver):
         hook = await subscribe(hooks, receiver.url, event_types=[LATE_TYPE])
@@ -157,27 +182,7 @@ class TestDeliveredLate:
         assert await dispatch(hooks) == 0
 
     async def test_a_partner_hears_only_of_its_own_handoffs(self, hooks, receiver):
-        async with transaction(hooks.database.write_sessions) as session:
-            await make_unit(session, key="ops")
-            for partner in ("courier", "printer"):
-                await make_unit(session, key=partner, kind="partner")
-                await make_agreement(
-                    session,
-                    key=f"a-{partner}",
-                    partner=partner,
-                    internal_owner="ops",
-                    status="active",
-                )
-        for partner in ("courier", "printer"):
-            body = {
-                "key": f"to-{partner}",
-                "from_unit": "ops",
-                "to_unit": partner,
-                "deliverable": "Parcel",
-                "expected_within": "PT4H",
-            }
-            response = await hooks.http.post("/v1/handoffs", json=body, headers=hooks.admin)
-            assert response.status_code == 201, response.text
+        await partner_handoffs(hooks)
         courier = {"Authorization": f"Bearer {await hooks.secret(Role.partner, 'courier')}"}
         hook = await subscribe(hooks, receiver.url, headers=courier, event_types=[LATE_TYPE])
 
@@ -248,6 +253,21 @@ class TestOverdue:
         assert events.keys() == {OVERDUE_TYPE, DROPPED_TYPE}
         assert events[OVERDUE_TYPE]["external_id"] == "soon"
         assert (events[DROPPED_TYPE]["health"], events[DROPPED_TYPE]["previous"]) == (0, None)
+
+    async def test_a_partner_hears_only_of_its_own_overdue_and_health(self, hooks, receiver):
+        await partner_handoffs(hooks)
+        courier = {"Authorization": f"Bearer {await hooks.secret(Role.partner, 'courier')}"}
+        hook = await subscribe(hooks, receiver.url, headers=courier)  # every event type
+        now = datetime.now(UTC)
+        for key in ("to-printer", "to-courier"):
+            await put_event(hooks, "x", {"started_at": at(now - timedelta(hours=5))}, key=key)
+
+        assert await dispatcher.announce_overdue(hooks.database) == 2
+        await drain(hooks)
+
+        heard = sorted((e["type"], e["data"]["handoff"]) for e in receiver.bodies(hook["secret"]))
+        # An overdue occurrence makes timeliness (and so health) 0 as soon as it is written.
+        assert heard == [(DROPPED_TYPE, "to-courier"), (OVERDUE_TYPE, "to-courier")]
 
     async def test_the_scan_reads_the_partial_index(self, hooks):
         statement = (
