@@ -14,6 +14,7 @@ This is why this module, unlike the services, opens and commits its own transact
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -179,6 +180,7 @@ class _Job:
         self.rejected = 0
         self.rejections: list[dict] = []
         self.pending: list[Row] = []
+        self.writing: asyncio.Future[None] | None = None
 
     def _reject(self, line: int, reason: str) -> None:
         self.rejected += 1
@@ -227,10 +229,23 @@ class _Job:
                 continue  # nothing will be written: only count what else is wrong
             self.pending.append(row)
         if len(self.pending) >= BATCH_ROWS:
-            await self._flush()
+            # The batch is written while the next one is parsed: the database works (in its
+            # own process, or SQLite's thread) while Python reads. One write at a time.
+            await self._wait_for_write()
+            rows, self.pending = self.pending, []
+            self.writing = asyncio.ensure_future(self._write(rows))
+
+    async def _wait_for_write(self) -> None:
+        if self.writing is not None:
+            writing, self.writing = self.writing, None
+            await writing
 
     async def _flush(self) -> None:
+        await self._wait_for_write()
         rows, self.pending = self.pending, []
+        await self._write(rows)
+
+    async def _write(self, rows: list[Row]) -> None:
         async with transaction(self.sessions) as session:
             await repository.insert_rows(session, self.log_id, rows)
             self.events += len(rows)
@@ -272,6 +287,9 @@ class _Job:
     async def abandon(self, exc: BaseException) -> None:
         """Undo the rows written so far; keep the log as ``failed`` with the reason (or, for
         a strict rejection, not at all)."""
+        if self.writing is not None:  # let a write in flight end before undoing it
+            await asyncio.gather(self.writing, return_exceptions=True)
+            self.writing = None
         try:
             await self._abandon(exc)
         except Exception:  # the original error is the one to report

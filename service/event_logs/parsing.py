@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import re
 import zlib
 from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator
@@ -262,6 +263,10 @@ def _quote(text: str) -> str:
     return repr(text[:60] + ("…" if len(text) > 60 else ""))
 
 
+# Control characters other than tab and line breaks (PostgreSQL refuses NUL in text).
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
 def clean(name: str, value: str | None) -> str | None | tuple[str]:
     """The value stripped (None when empty), or a 1-tuple with the reason it is refused."""
     if value is None:
@@ -271,7 +276,7 @@ def clean(name: str, value: str | None) -> str | None | tuple[str]:
         return None
     if len(value) > MAX_VALUE_LENGTH:
         return (f"{name} is longer than {MAX_VALUE_LENGTH} characters",)
-    if any(ord(ch) < 32 and ch not in "\t\n\r" for ch in value):
+    if _CONTROL.search(value):
         return (f"{name} contains a control character",)
     return value
 

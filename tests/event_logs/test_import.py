@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 
 import pytest
@@ -271,20 +272,51 @@ class TestBatches:
         assert (response.json()["events"], response.json()["rejected"]) == (12, 5)
         assert await rows_in(session) == 12
 
-    async def test_a_failure_after_committed_batches_leaves_no_row(self, client, keys, session):
-        seen: list[int] = []
+    async def test_a_failure_after_committed_batches_leaves_no_row(
+        self, client, keys, session, monkeypatch
+    ):
+        written: list[int] = []
+        write = importer._Job._write
+
+        async def counted(job, rows):
+            await write(job, rows)
+            written.append(len(rows))
+
+        monkeypatch.setattr(importer._Job, "_write", counted)
 
         async def body():
             yield LOG.encode()  # more than a batch of good rows, committed...
-            seen.append(await rows_in(session))
+            await asyncio.sleep(0.05)
             yield b"\xff\xfe not utf-8\n"  # ...then bytes that stop the import
 
         response = await client.post(
             "/v1/event-logs?key=halfway", content=body(), headers={**CSV, **await keys.writer()}
         )
         assert_problem(response, 422, "unreadable_log")
-        assert seen and seen[0] >= 9  # batches had been committed before the failure
+        assert sum(written) >= 9  # batches had been committed before the failure
         assert await rows_in(session) == 0
         log = (await client.get("/v1/event-logs/halfway", headers=await keys.reader())).json()
         assert (log["status"], log["events"]) == ("failed", 0)
         assert "UTF-8" in log["failure_reason"]
+
+
+class TestValues:
+    async def test_control_characters_and_long_values_reject_the_row(self, client, keys):
+        text = (
+            "case,unit,time\n"
+            "c1,A\x00B,2026-11-02T09:00:00Z\n"
+            f"c1,{'x' * 201},2026-11-02T09:00:00Z\n"
+            "c1,\tTabbed\t,2026-11-02T09:00:00Z\n"
+        )
+        response = await client.post(
+            "/v1/event-logs?key=values",
+            content=text.encode(),
+            headers={**CSV, **await keys.writer()},
+        )
+        assert response.status_code == 201, response.text
+        body = response.json()
+        assert (body["events"], body["rejected"]) == (1, 2)
+        assert [(r["line"], r["reason"]) for r in body["rejections"]] == [
+            (2, "unit contains a control character"),
+            (3, "unit is longer than 200 characters"),
+        ]
