@@ -69,7 +69,6 @@ def upgrade() -> None:
         ),
     )
 
-
     # The arcs without pause statuses, stored when an import finishes.
     op.create_table(
         "event_log_arcs",
