@@ -8,8 +8,6 @@ import strawberry
 
 from service.alignment import conflict_service, finding_service
 from service.alignment import service as alignment_service
-from service.alignment.constants import ConflictStatus as ConflictStatusValue
-from service.alignment.constants import FindingStatusFilter as FindingStatusFilterValue
 from service.core.errors import NotFoundFor
 from service.goals import service as goals_service
 from service.graphql import event_logs as event_log_types
@@ -25,6 +23,7 @@ from service.graphql.arguments import (
     page,
     window,
 )
+from service.graphql.enums import ConflictStatus, FindingStatusFilter
 from service.graphql.types import (
     Agreement,
     Case,
@@ -56,10 +55,6 @@ def _uuid_or_404(resource: str, value: str) -> UUID:
         return UUID(value)
     except ValueError:
         raise NotFoundFor(resource, value) from None
-
-
-ConflictStatus = strawberry.enum(ConflictStatusValue)
-FindingStatusFilter = strawberry.enum(FindingStatusFilterValue)
 
 
 @strawberry.type(description="Scores (method v1) by subject; each takes from/to/asOf/bucket.")

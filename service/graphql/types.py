@@ -41,8 +41,21 @@ from service.graphql.arguments import (
     window,
 )
 from service.graphql.context import Context
+from service.graphql.enums import (
+    AgreementStatus,
+    ConflictStatus,
+    DeliveryStatus,
+    Direction,
+    EventStatus,
+    FeedbackScale,
+    FindingStatus,
+    GoalKind,
+    GoalStatus,
+    HandoffStatus,
+    MetricKind,
+    ProposedBy,
+)
 from service.handoffs import service as handoffs_service
-from service.handoffs.constants import EventStatus as EventStatusValue
 from service.handoffs.models import Handoff as HandoffModel
 from service.handoffs.models import HandoffEvent as EventModel
 from service.handoffs.models import HandoffReview
@@ -59,9 +72,6 @@ from service.webhooks.schemas import DeliveryRead, WebhookRead
 
 T = TypeVar("T")
 Ctx = Info[Context, None]
-
-EventStatus = strawberry.enum(EventStatusValue, description="pending, delivered or overdue, now.")
-
 
 def _id(value: UUID) -> strawberry.ID:
     return strawberry.ID(str(value))
@@ -120,10 +130,15 @@ class ScoreBucket:
     components: list[ScoreComponent]
 
 
+@strawberry.type(description="What a score or a finding is about (key null for the company).")
+class Subject:
+    type: str
+    key: str | None
+
+
 @strawberry.type(description="A score (method v1), 0–100, with what it is made of.")
 class Score:
-    subject_type: str
-    subject_key: str | None
+    subject: Subject
     value: float | None
     reason: str | None
     method: str
@@ -136,8 +151,7 @@ class Score:
     def from_read(cls, read: ScoreRead) -> Score:
         dumped = read.model_dump(mode="json")
         return cls(
-            subject_type=read.subject.type,
-            subject_key=read.subject.key,
+            subject=Subject(type=read.subject.type, key=read.subject.key),
             value=read.value,
             reason=read.reason,
             method=read.method,
@@ -186,7 +200,7 @@ class Unit:
     id: strawberry.ID
     key: str
     name: str
-    kind: str
+    kind: UnitKind
     external_ref: str | None
     ring: int | None = strawberry.field(
         description="Distance from the customer: 1 owns a touchpoint; null when unconnected."
@@ -405,7 +419,7 @@ class Feedback:
     touchpoint: str
     external_id: str
     at: datetime
-    scale: str
+    scale: FeedbackScale
     score: float
     loyalty: float | None
     case_ref: str | None
@@ -507,7 +521,7 @@ class Handoff:
     deliverable: str
     expected_within: str | None
     quality_threshold: int | None
-    status: str
+    status: HandoffStatus
     version: int
     handoff_id: strawberry.Private[UUID]
     from_unit_id: strawberry.Private[UUID]
@@ -609,7 +623,7 @@ class Metric:
     key: str
     name: str
     unit: str | None
-    kind: str
+    kind: MetricKind
 
     @classmethod
     def from_model(cls, metric: MetricModel) -> Metric:
@@ -632,15 +646,15 @@ class Goal:
     id: strawberry.ID
     key: str
     title: str
-    direction: str
+    direction: Direction
     target: float | None
     baseline: float | None
-    kind: str
+    kind: GoalKind
     incentive_weight: float
     period_start: date | None
     period_end: date | None
-    status: str
-    proposed_by: str
+    status: GoalStatus
+    proposed_by: ProposedBy
     accepted_at: datetime | None
     version: int
     goal_id: strawberry.Private[UUID]
@@ -722,7 +736,7 @@ class Agreement:
     id: strawberry.ID
     key: str
     title: str
-    status: str
+    status: AgreementStatus
     starts_on: date
     ends_on: date | None
     terms: str | None
@@ -767,7 +781,7 @@ class ConflictGoal:
     key: str
     owner: str
     metric: str
-    direction: str
+    direction: Direction
     incentive_weight: float
 
 
@@ -780,7 +794,7 @@ class Conflict:
     severity: int
     reasons: list[str]
     shared_touchpoints: list[str]
-    status: str
+    status: ConflictStatus
     resolution_note: str | None
     resolved_at: datetime | None
     detected_at: datetime
@@ -816,12 +830,11 @@ class Finding:
     id: strawberry.ID
     rule: str
     severity: int
-    subject_type: str
-    subject_key: str | None
+    subject: Subject
     explanation: str
     remedy: str
     evidence: JSON
-    status: str
+    status: FindingStatus
     opened_at: datetime
     cleared_at: datetime | None
 
@@ -834,8 +847,7 @@ class Finding:
             cleared_at=read.cleared_at,
             rule=read.rule,
             severity=read.severity,
-            subject_type=read.subject.type,
-            subject_key=read.subject.key,
+            subject=Subject(type=read.subject.type, key=read.subject.key),
             explanation=read.explanation,
             remedy=read.remedy,
             evidence=read.model_dump(mode="json")["evidence"],
@@ -932,7 +944,7 @@ class WebhookDelivery:
     id: strawberry.ID
     message_id: str
     type: str
-    status: str
+    status: DeliveryStatus
     attempts: int
     next_attempt_at: datetime | None
     last_status_code: int | None
