@@ -9,11 +9,13 @@ Calls that must be refused are also checked to leave the database unchanged.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.api.openapi import route_action
 from service.api.rest import api_routes
@@ -23,6 +25,7 @@ from service.api_keys.service import SYSTEM
 from service.core.config import Settings
 from service.core.db import metadata
 from service.core.permissions import POLICY, Role
+from service.event_logs import importer
 from service.goals import service as goals_service
 from service.goals.schemas import GoalCreate, JointGoalCreate
 from service.metrics import service as metrics_service
@@ -172,6 +175,44 @@ def operations(ids: dict[str, str]) -> dict[tuple[str, str], Op]:
                     content=b'{"handoff": "h-own", "external_id": "b-1", '
                     b'"started_at": "2026-11-01T09:00:00Z"}\n',
                     headers=NDJSON,
+                ),
+            ),
+            (
+                ("POST", "/v1/event-logs"),
+                Op(
+                    "POST",
+                    "/v1/event-logs?key=new-log",
+                    201,
+                    404,
+                    404,
+                    content=b"case,unit,time\nc,A,2026-11-01T09:00:00Z\n",
+                    headers={"Content-Type": "text/csv"},
+                ),
+            ),
+            (("GET", "/v1/event-logs"), Op("GET", "/v1/event-logs", 200, 404, 404)),
+            (("GET", "/v1/event-logs/{key}"), Op("GET", "/v1/event-logs/log", 200, 404, 404)),
+            (("DELETE", "/v1/event-logs/{key}"), Op("DELETE", "/v1/event-logs/log", 204, 404, 404)),
+            (
+                ("GET", "/v1/event-logs/{key}/summary"),
+                Op("GET", "/v1/event-logs/log/summary", 200, 404, 404),
+            ),
+            (
+                ("GET", "/v1/event-logs/{key}/handoffs"),
+                Op("GET", "/v1/event-logs/log/handoffs", 200, 404, 404),
+            ),
+            (
+                ("GET", "/v1/event-logs/{key}/conformance"),
+                Op("GET", "/v1/event-logs/log/conformance", 200, 404, 404),
+            ),
+            (
+                ("POST", "/v1/event-logs/{key}/handoffs/adopt"),
+                Op(
+                    "POST",
+                    "/v1/event-logs/log/handoffs/adopt",
+                    200,
+                    404,
+                    404,
+                    body={"from": "ops", "to": "front", "key": "adopted"},
                 ),
             ),
             (("GET", "/v1/metrics"), Op("GET", "/v1/metrics", 200, 200, 200)),
@@ -370,6 +411,10 @@ def _v1_routes() -> list[tuple[str, str]]:
 CALLERS = ["admin", "writer", "reader", "partner-own", "partner-other", "no-key", "revoked"]
 
 
+async def _log_body() -> AsyncIterator[bytes]:
+    yield b"case,unit,time\nc1,ops,2026-11-01T09:00:00Z\nc1,front,2026-11-01T10:00:00Z\n"
+
+
 async def _scenario(session) -> dict[str, str]:
     """This partner (courier-p) and another (courier-q), with handoffs, events and a case."""
     for key, kind in (("ops", "department"), ("front", "department"), ("lonely", "team"),
@@ -423,6 +468,15 @@ async def _scenario(session) -> dict[str, str]:
     )
     delivery = await webhooks_service.send_test(session, SYSTEM, hook.id)
     await session.commit()
+    # An event log between two internal units ("ops" hands to "front" in case c1)
+    await importer.import_log(
+        lambda: AsyncSession(
+            bind=session.bind, join_transaction_mode="create_savepoint", expire_on_commit=False
+        ),
+        SYSTEM,
+        importer.ImportOptions(key="log"),
+        _log_body(),
+    )
     return {
         "webhook": str(hook.id),
         "delivery": str(delivery.id),
