@@ -45,6 +45,8 @@ from service.event_logs.parsing import (
     from_us,
     inflated,
 )
+from service.webhooks import service as webhooks
+from service.webhooks.constants import EventType
 
 RESOURCE = "event log"
 logger = structlog.get_logger("silospan.event_logs")
@@ -283,6 +285,21 @@ class _Job:
             )
             log.status = LogStatus.ready.value
             log.finished_at = utcnow()
+            # In the transaction that makes the log ready: subscribers hear of it exactly
+            # when GET shows it (partners see no event log, so it concerns none of them).
+            await webhooks.emit(
+                session,
+                EventType.event_log_ready,
+                {
+                    "key": log.key,
+                    "name": log.name,
+                    "events": log.events,
+                    "cases": log.cases,
+                    "units": log.units,
+                    "rejected": log.rejected,
+                },
+                link=f"/v1/event-logs/{log.key}",
+            )
 
     async def abandon(self, exc: BaseException) -> None:
         """Undo the rows written so far; keep the log as ``failed`` with the reason (or, for

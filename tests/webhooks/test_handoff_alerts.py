@@ -353,3 +353,27 @@ class TestHealthDropped:
         (event,) = receiver.bodies(hook["secret"])
         assert (event["data"]["health"], event["data"]["threshold"]) == (75, 80)
         assert event["data"]["link"] == "/v1/scores/handoffs/kyc"
+
+
+class TestEventLogReady:
+    async def test_an_imported_log_is_announced_when_ready(self, hooks, receiver):
+        hook = await subscribe(hooks, receiver.url, event_types=["event_log.ready"])
+        log = b"case,unit,time\nc1,Front,2026-11-01T09:00:00Z\nc1,Back,2026-11-01T10:00:00Z\n"
+        response = await hooks.http.post(
+            "/v1/event-logs?key=tickets",
+            content=log,
+            headers={**hooks.admin, "Content-Type": "text/csv"},
+        )
+        assert response.status_code == 201, response.text
+        assert await dispatch(hooks) == 1
+        (event,) = receiver.bodies(hook["secret"])
+        assert event["type"] == "event_log.ready"
+        assert event["data"] == {
+            "key": "tickets",
+            "name": "tickets",
+            "events": 2,
+            "cases": 1,
+            "units": 2,
+            "rejected": 0,
+            "link": "/v1/event-logs/tickets",
+        }
