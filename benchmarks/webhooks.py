@@ -174,20 +174,30 @@ def describe(label: str, values: list[float]) -> str:
     )
 
 
-async def steady(base_url: str, headers: dict, rate: float, seconds: float) -> int:
+async def steady(
+    base_url: str, headers: dict, rate: float, seconds: float
+) -> tuple[int, int, float]:
     """One PUT every 1/rate seconds (each on its own task, so a slow write never delays
-    the next); returns how many were written."""
+    the next), retried after a 503's Retry-After as a client would; returns how many were
+    written, how many answers were 503, and the seconds until the last write was done."""
     count = int(rate * seconds)
+    busy = 0
     async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=60) as client:
         start = time.monotonic()
 
         async def put(i: int) -> None:
+            nonlocal busy
             await asyncio.sleep(max(0.0, start + i / rate - time.monotonic()))
-            response = await client.put(f"/v1/handoffs/kyc/events/s{i}", json=late_event())
-            response.raise_for_status()
+            while True:
+                response = await client.put(f"/v1/handoffs/kyc/events/s{i}", json=late_event())
+                if response.status_code != 503:
+                    response.raise_for_status()
+                    return
+                busy += 1
+                await asyncio.sleep(float(response.headers.get("retry-after", "1")))
 
         await asyncio.gather(*(put(i) for i in range(count)))
-    return count
+        return count, busy, time.monotonic() - start
 
 
 async def raw_posts(url: str, body: bytes, count: int, concurrency: int = 50) -> float:
@@ -229,7 +239,9 @@ def run(args: argparse.Namespace, backend: str, receiver: Receiver) -> None:
         with httpx.Client(base_url=server.base_url, headers=headers, timeout=600) as client:
             setup(client, receiver.url)
 
-            written = asyncio.run(steady(server.base_url, headers, args.rate, args.steady_seconds))
+            written, busy, took = asyncio.run(
+                steady(server.base_url, headers, args.rate, args.steady_seconds)
+            )
             if not wait_for(receiver, written, 120):
                 sys.exit(f"steady: only {receiver.count()} of {written} deliveries arrived")
             steady_arrivals = receiver.take()
@@ -257,8 +269,9 @@ def run(args: argparse.Namespace, backend: str, receiver: Receiver) -> None:
 
     steady_delays = delays(steady_arrivals)
     print(
-        f"backend: {backend}; steady {len(steady_arrivals)} events at {args.rate:g}/s "
-        f"(one PUT each); burst {args.events:,} events in one bulk request"
+        f"backend: {backend}; steady {len(steady_arrivals)} events at {args.rate:g}/s, one PUT "
+        f"each ({busy} answers 503, retried after Retry-After; all written in {took:.1f} s); "
+        f"burst {args.events:,} events in one bulk request"
     )
     print(
         describe("steady delay, queued to received", steady_delays)
