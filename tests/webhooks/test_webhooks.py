@@ -144,6 +144,69 @@ class TestDelivery:
         assert receiver.received == []
 
 
+class TestLifecycleEvents:
+    async def test_resolved_cleared_and_accepted_each_arrive_once_signed(self, hooks, receiver):
+        types = ["conflict.opened", "conflict.resolved", "finding.cleared", "joint_goal.accepted"]
+        hook = await subscribe(hooks, receiver.url, event_types=types)
+
+        async def post(path: str, body: dict | None = None) -> dict:
+            response = await hooks.http.post(path, json=body, headers=hooks.admin)
+            assert response.status_code in (200, 201), response.text
+            return response.json()
+
+        # Two goals on one metric pulling in opposite directions: a conflict opens, then is
+        # resolved.
+        await no_timing_standard_handoff(hooks)  # units ops and branch; its finding opens
+        await post("/v1/metrics", {"key": "m", "name": "M", "kind": "operational"})
+        for key, owner, direction in (("g-up", "ops", "increase"), ("g-down", "branch", "decrease")):
+            await post(
+                "/v1/goals",
+                {"key": key, "title": key, "owner": owner, "metric": "m",
+                 "direction": direction, "kind": "means"},
+            )
+        (conflict,) = (await hooks.http.get("/v1/conflicts", headers=hooks.admin)).json()["items"]
+        await post(f"/v1/conflicts/{conflict['id']}/resolve", {"note": "Agreed a shared target"})
+        # kyc gets a timing standard: its no-timing-standard finding clears.
+        response = await hooks.http.patch(
+            "/v1/handoffs/kyc", json={"expected_within": "PT4H"}, headers=hooks.admin
+        )
+        assert response.status_code == 200, response.text
+        # A joint goal proposed to a partner, then accepted.
+        async with transaction(hooks.database.write_sessions) as session:
+            await make_unit(session, key="courier", kind="partner")
+            await make_agreement(
+                session, key="a-courier", partner="courier", internal_owner="ops", status="active"
+            )
+        # (on a metric of its own: on "m" it would open a second conflict)
+        await post("/v1/metrics", {"key": "on-time", "name": "On time", "kind": "operational"})
+        goal = await post(
+            "/v1/partner-agreements/a-courier/joint-goals",
+            {"key": "first", "title": "First", "owner": "courier", "metric": "on-time",
+             "direction": "increase", "kind": "means"},
+        )
+        await post(f"/v1/partner-agreements/a-courier/joint-goals/{goal['key']}/accept")
+
+        await dispatch(hooks)
+        assert await dispatch(hooks) == 0
+
+        events = receiver.bodies(hook["secret"])  # every one verified
+        assert sorted(e["type"] for e in events) == sorted(types)
+        by_type = {e["type"]: e["data"] for e in events}
+        assert by_type["conflict.opened"]["id"] == conflict["id"]
+        assert by_type["conflict.resolved"]["id"] == conflict["id"]
+        assert by_type["conflict.resolved"]["status"] == "resolved"
+        assert by_type["finding.cleared"]["rule"] == "no-timing-standard"
+        assert by_type["finding.cleared"]["subject"] == {"type": "handoff", "key": "kyc"}
+        assert by_type["joint_goal.accepted"] == {
+            "agreement": "a-courier",
+            "goal": goal["key"],
+            "status": "active",
+            "proposed_by": "internal",
+            "link": f"/v1/goals/{goal['key']}",
+        }
+        assert len({headers["webhook-id"] for headers, _ in receiver.received}) == len(types)
+
+
 class TestPartners:
     async def test_a_partner_hears_only_of_its_own_agreements(self, hooks, receiver):
         async with transaction(hooks.database.write_sessions) as session:
