@@ -23,7 +23,7 @@ from service.alignment.structure import load_structure
 from service.core import repository as core_repository
 from service.core.errors import Conflict as ConflictError
 from service.core.errors import NotFoundFor
-from service.core.pagination import PageRequest, paginate
+from service.core.pagination import PageRequest, encode_cursor, paginate
 from service.core.permissions import Action, Principal
 from service.core.sql import in_ids
 from service.core.types import utcnow
@@ -192,37 +192,38 @@ async def list_conflicts(
     page: PageRequest,
     *,
     status: ConflictStatus | None = None,
+    goal_id: UUID | None = None,
 ) -> tuple[list[ConflictRead], str | None]:
-    """One page of conflicts, most severe first, paged by the database."""
+    """One page of conflicts (of one goal, if given), most severe first, paged by the database."""
     principal.require(Action.conflicts_read)
     if principal.is_partner:
         return [], None  # conflicts are between internal goals: never a partner's to see
     statement = select(Conflict)
     if status is not None:
         statement = statement.where(Conflict.status == status.value)
+    if goal_id is not None:
+        statement = statement.where(or_(Conflict.goal_a_id == goal_id, Conflict.goal_b_id == goal_id))
     rows, next_cursor = await paginate(session, statement, order_by=LISTING_ORDER, page=page)
     return await _conflict_reads(session, rows), next_cursor
 
 
-async def conflicts_by_goal_ids(
-    session: AsyncSession, principal: Principal, goal_ids: list[UUID]
+async def first_conflicts_by_goal_ids(
+    session: AsyncSession, principal: Principal, goal_ids: list[UUID], *, limit: int
 ) -> dict[UUID, list[ConflictRead]]:
-    """The conflicts each goal is part of (for batch loading; a partner key sees none)."""
+    """The first ``limit`` conflicts of each goal, most severe first (for batch loading the
+    first page of each goal's conflicts; a partner key sees none)."""
     principal.require(Action.conflicts_read)
     if principal.is_partner or not goal_ids:
         return {}
-    rows = sorted(
-        await repository.conflicts_of_goals(session, goal_ids),
-        key=lambda c: (-c.severity, str(c.id)),
-    )
-    reads = await _conflict_reads(session, rows)
-    wanted = set(goal_ids)
-    found: dict[UUID, list[ConflictRead]] = {}
-    for row, read in zip(rows, reads, strict=True):
-        for goal_id in (row.goal_a_id, row.goal_b_id):
-            if goal_id in wanted:
-                found.setdefault(goal_id, []).append(read)
-    return found
+    by_goal = await repository.first_conflicts_of_goals(session, goal_ids, LISTING_ORDER, limit)
+    unique = list({c.id: c for rows in by_goal.values() for c in rows}.values())
+    reads = {read.id: read for read in await _conflict_reads(session, unique)}
+    return {goal_id: [reads[c.id] for c in rows] for goal_id, rows in by_goal.items()}
+
+
+def conflict_cursor(read: ConflictRead) -> str:
+    """The cursor after ``read`` in the listing order (continues a batch-loaded first page)."""
+    return encode_cursor([read.severity, read.detected_at, read.id])
 
 
 async def get_conflict(session: AsyncSession, principal: Principal, conflict_id: UUID) -> ConflictRead:

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Float, and_, case, cast, func, literal_column, or_, select
+from sqlalchemy import Float, and_, case, cast, func, literal_column, or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import ColumnElement
 
@@ -455,6 +455,37 @@ async def conflicts_of_goals(session: AsyncSession, goal_ids: Sequence[UUID]) ->
         or_(in_ids(session, Conflict.goal_a_id, goal_ids), in_ids(session, Conflict.goal_b_id, goal_ids))
     )
     return list((await session.scalars(statement)).all())
+
+
+async def first_conflicts_of_goals(
+    session: AsyncSession, goal_ids: Sequence[UUID], order_by: Sequence[Any], limit: int
+) -> dict[UUID, list[Conflict]]:
+    """The first ``limit`` conflicts of each goal in the order ``order_by``, in one statement:
+    a conflict counts once for each of its two goals, ranked within each goal."""
+    found: dict[UUID, list[Conflict]] = {goal_id: [] for goal_id in goal_ids}
+    if not goal_ids:
+        return found
+    sides = union_all(
+        select(Conflict.id.label("conflict_id"), Conflict.goal_a_id.label("goal_id"))
+        .where(in_ids(session, Conflict.goal_a_id, goal_ids)),
+        select(Conflict.id.label("conflict_id"), Conflict.goal_b_id.label("goal_id"))
+        .where(in_ids(session, Conflict.goal_b_id, goal_ids)),
+    ).subquery()
+    position = func.row_number().over(partition_by=sides.c.goal_id, order_by=list(order_by))
+    ranked = (
+        select(sides.c.goal_id, sides.c.conflict_id, position.label("position"))
+        .join(Conflict, Conflict.id == sides.c.conflict_id)
+        .subquery()
+    )
+    statement = (
+        select(ranked.c.goal_id, Conflict)
+        .join(Conflict, Conflict.id == ranked.c.conflict_id)
+        .where(ranked.c.position <= limit)
+        .order_by(ranked.c.goal_id, *order_by)
+    )
+    for goal_id, conflict in (await session.execute(statement)).all():
+        found[goal_id].append(conflict)
+    return found
 
 
 async def _keys(session: AsyncSession, model: Any, ids: set[UUID]) -> dict[UUID, str]:

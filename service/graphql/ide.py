@@ -41,7 +41,7 @@ query JourneyView {
           score { value }
           fromUnit {
             key
-            goals { key incentiveWeight conflicts { severity reasons } }
+            goals { key incentiveWeight conflicts { items { severity reasons } } }
           }
         }
       }

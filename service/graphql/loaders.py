@@ -74,7 +74,6 @@ class Loaders:
         )
         self.goals_by_touchpoint = self._map_loader(goals_service.list_by_touchpoint_ids, [])
         self.upstream = self._map_loader(alignment_service.upstream_depths, [])
-        self.conflicts_by_goal = self._map_loader(conflict_service.conflicts_by_goal_ids, [])
         self.goal_touchpoint_ids = self._map_loader(
             lambda s, _p, ids: goals_service.touchpoint_ids_by_goal_ids(s, ids), []
         )
@@ -93,6 +92,7 @@ class Loaders:
         self.reviews = self._first_page(handoffs_service.first_reviews)
         self.feedback = self._first_page(journeys_service.first_feedback)
         self.check_ins = self._first_page(goals_service.first_check_ins)
+        self.conflicts = self._first_page(conflict_service.first_conflicts_by_goal_ids)
 
     async def _call(self, fn: Callable[..., Awaitable[Any]], *args: Any) -> Any:
         async with self._context.db() as session:

@@ -15,6 +15,7 @@ from strawberry.dataloader import DataLoader
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
+from service.alignment import conflict_service
 from service.alignment.schemas import (
     CaseRead,
     ComponentRead,
@@ -178,10 +179,12 @@ async def nested_page(
     parent_id: UUID,
     request: PageRequest,
     listing: Callable[[AsyncSession], Awaitable[tuple[list[Any], str | None]]],
+    cursor_of: Callable[[Any], str] = lambda row: encode_cursor([row.at, row.id]),
 ) -> tuple[list[Any], str | None]:
-    """A page of a parent's nested list ordered by (at, id): the first page from the batched
-    ``loader`` (``limit + 1`` rows, so a next page shows), a later one from the parent's
-    own ``listing``, which continues from the same cursor."""
+    """A page of a parent's nested list: the first page from the batched ``loader``
+    (``limit + 1`` rows, so a next page shows), a later one from the parent's own
+    ``listing``, which continues from the cursor ``cursor_of`` the last row (by default the
+    list's order is (at, id))."""
     if request.cursor is not None:
         async with info.context.db() as session:
             return await listing(session)
@@ -189,7 +192,7 @@ async def nested_page(
     if len(rows) <= request.limit:
         return rows, None
     rows = rows[: request.limit]
-    return rows, encode_cursor([rows[-1].at, rows[-1].id])
+    return rows, cursor_of(rows[-1])
 
 
 # Units -------------------------------------------------------------------------------------------
@@ -713,10 +716,22 @@ class Goal:
         found = await info.context.loaders.agreement.load(self.agreement_id)
         return Agreement.from_model(found) if found else None
 
-    @strawberry.field(description="Dueling-goal conflicts this goal is part of.")
-    async def conflicts(self, info: Ctx) -> list[Conflict]:
-        rows = await info.context.loaders.conflicts_by_goal.load(self.goal_id)
-        return [Conflict.from_read(c) for c in rows]
+    @strawberry.field(description="Dueling-goal conflicts this goal is part of, most severe first.")
+    async def conflicts(
+        self, info: Ctx, first: First = None, after: After = None
+    ) -> Page[Conflict]:
+        request = page(first, after, maximum=NESTED_MAX)
+        rows, cursor = await nested_page(
+            info,
+            info.context.loaders.conflicts,
+            self.goal_id,
+            request,
+            lambda s: conflict_service.list_conflicts(
+                s, info.context.principal, request, goal_id=self.goal_id
+            ),
+            cursor_of=conflict_service.conflict_cursor,
+        )
+        return Page(items=[Conflict.from_read(c) for c in rows], next_cursor=cursor)
 
     @strawberry.field
     async def check_ins(self, info: Ctx, first: First = None, after: After = None) -> Page[CheckIn]:

@@ -30,7 +30,7 @@ query JourneyView($key: String!) {
           score { value }
           fromUnit {
             key
-            goals { key conflicts { severity metricPath status } }
+            goals { key conflicts { items { severity metricPath status } } }
           }
         }
       }
@@ -87,7 +87,7 @@ class TestJourneyView:
         assert first["owner"] == {"key": "front-0", "ring": 1}
         assert [u["depth"] for u in first["upstream"]] == [1, 1]
         provider = first["upstream"][0]["handoff"]["fromUnit"]
-        assert provider["goals"][0]["conflicts"][0]["severity"] == 3  # MoT + one incentive
+        assert provider["goals"][0]["conflicts"]["items"][0]["severity"] == 3  # MoT + one incentive
         assert first["upstream"][0]["handoff"]["score"]["value"] is not None
         assert {c["name"] for c in first["score"]["components"]} == {
             "chain_health",
@@ -185,3 +185,42 @@ async def test_nested_lists_and_journey_scores_are_batched(
         if savepoint is not None:
             await savepoint.rollback()
     assert counts[0] == counts[1], f"{counts[0]} statements for 2 parents, {counts[1]} for 6"
+
+
+async def test_a_goals_conflicts_are_paged_in_the_listing_order(gql, client, keys, session):
+    """Goal.conflicts is a nested page: the first from the batched loader, the next from
+    the cursor, together the goal's conflicts in the order of GET /v1/conflicts."""
+    await make_journey(session, key="j", stages=["s"])
+    await make_unit(session, key="hub-owner")
+    await make_touchpoint(session, key="t", journey="j", stage="s", owner="hub-owner",
+                          moment_of_truth=True)
+    await metrics_service.create(session, SYSTEM, MetricCreate(key="speed", name="S", kind="operational"))
+    await metrics_service.create(session, SYSTEM, MetricCreate(key="care", name="C", kind="survey_score"))
+    await metrics_service.create_relation(
+        session, SYSTEM, MetricRelationCreate(from_metric="speed", to_metric="care", effect=1)
+    )
+    await goals_service.create(session, SYSTEM, GoalCreate(
+        key="hub", title="G", owner="hub-owner", metric="speed", direction="decrease",
+        kind="means", touchpoints=["t"], incentive_weight=0.2))
+    for n in range(3):
+        await make_unit(session, key=f"rival-{n}")
+        await goals_service.create(session, SYSTEM, GoalCreate(
+            key=f"rival{n}", title="G", owner=f"rival-{n}", metric="care", direction="increase",
+            kind="means", touchpoints=["t"] if n else [], incentive_weight=0.1 * n))
+    await session.commit()
+    reader = await keys.reader()
+
+    listing = (await client.get("/v1/conflicts", headers=reader)).json()["items"]
+    expected = [
+        {"id": c["id"], "severity": c["severity"]}
+        for c in listing
+        if "hub" in {g["key"] for g in c["goals"]}
+    ]
+    assert len(expected) == 3 and len({c["severity"] for c in expected}) > 1
+
+    query = """query($after: String) { goal(key: "hub") {
+        conflicts(first: 2, after: $after) { items { id severity } nextCursor } } }"""
+    first = (await gql(query, reader, {"after": None})).json()["data"]["goal"]["conflicts"]
+    assert first["items"] == expected[:2] and first["nextCursor"]
+    second = (await gql(query, reader, {"after": first["nextCursor"]})).json()
+    assert second["data"]["goal"]["conflicts"] == {"items": expected[2:], "nextCursor": None}
