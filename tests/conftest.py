@@ -30,6 +30,7 @@ from service.api_keys.schemas import ApiKeyCreate
 from service.core.config import Settings, get_settings
 from service.core.db import Database, create_engine_for
 from service.core.migrations import upgrade_to_head
+from service.core.telemetry import configure_logging
 from service.core.permissions import Role
 from service.main import create_app
 from tests.servers import Server, fresh_database, running_server
@@ -92,7 +93,11 @@ def backend(test_database: TestDatabase) -> str:
 
 @pytest.fixture(scope="session")
 def settings(test_database: TestDatabase) -> Settings:
-    return Settings(database_url=test_database.url, log_json=False, log_level="WARNING")
+    settings = Settings(database_url=test_database.url, log_json=False, log_level="WARNING")
+    # As `serve` does at startup (the test clients run no lifespan): without it, structlog's
+    # defaults render an error's traceback with every frame's locals, thousands of lines.
+    configure_logging(settings.log_level, json=settings.log_json)
+    return settings
 
 
 @pytest.fixture(scope="session")
@@ -125,17 +130,50 @@ async def session(connection: AsyncConnection) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-@pytest.fixture
-def app(settings: Settings, connection: AsyncConnection):
+class _RunningTest:
+    """The connection of the test running now, which the shared app's sessions join."""
+
+    connection: AsyncConnection | None = None
+
+
+def _app_on_test_connection(settings: Settings):
     application = create_app(settings)
 
     def sessions() -> AsyncSession:
-        return _joined_session(connection)
+        assert _RunningTest.connection is not None, "the app is used outside a test"
+        return _joined_session(_RunningTest.connection)
 
     application.dependency_overrides[get_write_sessions] = lambda: sessions
     application.dependency_overrides[get_read_sessions] = lambda: sessions
     application.dependency_overrides[get_settings] = lambda: settings
     return application
+
+
+@pytest.fixture(scope="session")
+def shared_app(settings: Settings):
+    """One app per database for the whole session: FastAPI resolves each route's
+    dependencies the first time the route is matched, which costs more than most tests."""
+    return _app_on_test_connection(settings)
+
+
+@pytest.fixture
+def app(shared_app, connection: AsyncConnection) -> Iterator[Any]:
+    """The shared app, joined to this test's transaction. Overrides a test sets are undone
+    after it; a test that adds routes takes ``own_app`` instead."""
+    baseline = dict(shared_app.dependency_overrides)
+    _RunningTest.connection = connection
+    try:
+        yield shared_app
+    finally:
+        _RunningTest.connection = None
+        shared_app.dependency_overrides.clear()
+        shared_app.dependency_overrides.update(baseline)
+
+
+@pytest.fixture
+def own_app(settings: Settings, app) -> Any:
+    """An app of this test's own (for a test that adds routes), on the test's transaction."""
+    return _app_on_test_connection(settings)
 
 
 @pytest.fixture
