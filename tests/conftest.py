@@ -30,8 +30,8 @@ from service.api_keys.schemas import ApiKeyCreate
 from service.core.config import Settings, get_settings
 from service.core.db import Database, create_engine_for
 from service.core.migrations import upgrade_to_head
-from service.core.telemetry import configure_logging
 from service.core.permissions import Role
+from service.core.telemetry import configure_logging
 from service.main import create_app
 from tests.servers import Server, fresh_database, running_server
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import orjson
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import negative_data_rejection
@@ -31,12 +30,6 @@ CONFIG = SchemathesisConfig.from_dict(
     }
 )
 schema = schemathesis.openapi.from_path(ROOT / "openapi" / "openapi.json", config=CONFIG)
-
-
-@schemathesis.serializer("application/x-ndjson")
-def _ndjson(ctx, value):  # one document per line, as bulk endpoints stream them
-    items = value if isinstance(value, list) else [value]
-    return b"".join(orjson.dumps(item) + b"\n" for item in items)
 
 
 @schema.parametrize()

@@ -106,17 +106,21 @@ BODY_MODELS: list[type[BaseModel]] = []
 
 
 def bulk_request_body(item: type[BaseModel]) -> dict[str, Any]:
-    """OpenAPI for a body the endpoint reads itself: a JSON array, or NDJSON of the same items."""
+    """OpenAPI for a body the endpoint reads itself: a JSON array, or NDJSON of the same items.
+
+    Only the JSON array is listed under ``content``: client generators know no NDJSON media
+    type and would warn, or mistype the whole body. The NDJSON variant is described in words
+    and, for tools, in ``x-ndjson`` (its media types and the schema of each line)."""
     BODY_MODELS.append(item)
     ref = {"$ref": f"#/components/schemas/{item.__name__}"}
     return {
         "requestBody": {
             "required": True,
-            "description": "A JSON array of items, or NDJSON (one item per line, streamed).",
-            "content": {
-                "application/json": {"schema": {"type": "array", "items": ref}},
-                "application/x-ndjson": {"schema": ref},
-            },
+            "description": "A JSON array of items (`application/json`), or the same items "
+            "streamed as NDJSON, one per line (`application/x-ndjson`, also "
+            "`application/ndjson` or `application/jsonl`; see `x-ndjson`).",
+            "content": {"application/json": {"schema": {"type": "array", "items": ref}}},
+            "x-ndjson": {"mediaTypes": sorted(NDJSON_TYPES), "itemSchema": ref},
         }
     }
 

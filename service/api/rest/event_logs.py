@@ -52,12 +52,12 @@ _IMPORT_BODY = {
     "requestBody": {
         "required": True,
         "description": "The log file, streamed: CSV with a header line (UTF-8), or XES "
-        "(IEEE 1849). gzip is accepted, by `Content-Encoding: gzip` or by its content.",
-        "content": {
-            "text/csv": {"schema": {"type": "string", "format": "binary"}},
-            "application/xml": {"schema": {"type": "string", "format": "binary"}},
-            "application/gzip": {"schema": {"type": "string", "format": "binary"}},
-        },
+        "(IEEE 1849). The format is `format=` if given, else XES for an XML media type "
+        "(`application/xml`, `text/xml`, `*+xml`) and CSV for any other (`text/csv`, "
+        "`application/octet-stream`, ...). gzip is accepted, by `Content-Encoding: gzip` or "
+        "by its content. Listed here as `application/octet-stream`, the one binary media "
+        "type that client generators support.",
+        "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
     }
 }
 
