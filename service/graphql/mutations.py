@@ -15,6 +15,7 @@ from service.core.errors import Invalid
 from service.goals import service as goals_service
 from service.goals.schemas import JointGoalCreate
 from service.graphql.arguments import ExternalIdArg, KeyArg
+from service.graphql.enums import Direction, FeedbackScale, GoalKind
 from service.graphql.types import Ctx, Feedback, Goal, HandoffEvent, Review
 from service.handoffs import service as handoffs_service
 from service.handoffs.schemas import EventUpsert, ReviewCreate
@@ -59,7 +60,7 @@ class BulkEventInput(EventInput):
 @strawberry.input
 class FeedbackInput:
     at: datetime
-    scale: str
+    scale: FeedbackScale
     score: float
     loyalty: float | None = None
     case_ref: str | None = None
@@ -81,8 +82,8 @@ class JointGoalInput:
     title: str
     owner: str
     metric: str
-    direction: str
-    kind: str
+    direction: Direction
+    kind: GoalKind
     target: float | None = None
     baseline: float | None = None
     incentive_weight: float = 0.0

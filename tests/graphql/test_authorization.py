@@ -79,13 +79,13 @@ OPERATIONS = [
     GqlOp(
         "feedback",
         'mutation { upsertFeedback(touchpoint: "tp", externalId: "g-f", input: '
-        '{at: "2026-11-01T09:00:00Z", scale: "csat", score: 4}) { created } }',
+        '{at: "2026-11-01T09:00:00Z", scale: csat, score: 4}) { created } }',
         "ok", "forbidden", "forbidden", "forbidden",
     ),
     GqlOp(
         "propose",
         f'mutation {{ proposeJointGoal(agreement: "a-own", input: {{key: "g-new", title: "T", '
-        f'owner: "{OWN}", metric: "m1", direction: "increase", kind: "means"}}) {{ status }} }}',
+        f'owner: "{OWN}", metric: "m1", direction: increase, kind: means}}) {{ status }} }}',
         "ok", "forbidden", "ok", "not_found",
     ),
     GqlOp(

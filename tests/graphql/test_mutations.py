@@ -93,7 +93,7 @@ class TestOtherMutations:
         )
         feedback = (await gql(
             'mutation { upsertFeedback(touchpoint: "tp", externalId: "f1", input: '
-            '{at: "2026-11-01T09:00:00Z", scale: "nps", score: 9, loyalty: 8}) '
+            '{at: "2026-11-01T09:00:00Z", scale: nps, score: 9, loyalty: 8}) '
             "{ created feedback { score loyalty } } }",
             writer,
         )).json()["data"]["upsertFeedback"]
@@ -107,7 +107,7 @@ class TestOtherMutations:
         assert review == {"timeliness": 2, "quality": 5}
         propose = (
             'mutation { proposeJointGoal(agreement: "a", input: {key: "%s", title: "On time", '
-            'owner: "courier", metric: "m", direction: "increase", kind: "means"}) '
+            'owner: "courier", metric: "m", direction: increase, kind: means}) '
             "{ key status proposedBy } }"
         )
         first = (await gql(propose % "agreed", writer)).json()["data"]["proposeJointGoal"]
