@@ -9,9 +9,11 @@ pair (``POST /v1/conflicts/detect``); the two always agree (tests/alignment/test
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from types import SimpleNamespace
+from typing import Any
 from uuid import UUID, uuid4
 
-from sqlalchemy import delete, insert, or_, select
+from sqlalchemy import Row, delete, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.alignment import conflicts as conflict_rules
@@ -59,7 +61,7 @@ async def refresh_for_goals(
     ids = list(set(goal_ids))
     if not ids:
         return []
-    changed = await repository.goals_by_ids(session, ids)
+    changed = await repository.goal_rows_by_ids(session, ids)
     candidates = await repository.duel_candidates(session, changed)
     goals = [*changed, *candidates]
     facts, moments_of_truth = await repository.goal_facts(session, goals)
@@ -99,7 +101,7 @@ async def forget_goal(session: AsyncSession, goal_id: UUID) -> None:
 async def _reconcile(
     session: AsyncSession,
     detected: Sequence[conflict_rules.DetectedConflict],
-    goals: Sequence[Goal],
+    goals: Sequence[Goal | Row[Any]],
     existing_rows: Sequence[Conflict],
 ) -> list[UUID]:
     """Make the stored conflicts among ``existing_rows``' pairs and the ``detected`` pairs
@@ -115,7 +117,7 @@ async def _reconcile(
     existing = {(c.goal_a_id, c.goal_b_id): c for c in existing_rows}
     keep: set[tuple[UUID, UUID]] = set()
     new_rows: list[dict] = []
-    opened: list[Conflict] = []
+    opened: list[Any] = []  # what ``_announce`` reads: stored rows, or new ones' values
     # Conflicts whose findings may change: new, reopened, changed, gone.
     touched: list[UUID] = []
     now = utcnow()
@@ -164,17 +166,12 @@ async def _reconcile(
     if new_rows:
         # executemany: one compiled statement, batched by the driver layer
         await session.execute(insert(Conflict), new_rows)
-        inserted = await _conflicts_by_ids(session, [r["id"] for r in new_rows])
-        opened.extend(inserted)
+        # announced from the values inserted: reading the rows back would cost a round
+        opened.extend(SimpleNamespace(**row) for row in new_rows)
         touched.extend(r["id"] for r in new_rows)
     await _announce(session, EventType.conflict_opened, opened, goals)
     # unfunded-counterweight reads each conflict's status and incentives
     return touched
-
-
-async def _conflicts_by_ids(session: AsyncSession, ids: Sequence[UUID]) -> list[Conflict]:
-    statement = select(Conflict).where(in_ids(session, Conflict.id, ids))
-    return list((await session.scalars(statement)).all())
 
 
 async def detect_conflicts(
@@ -264,10 +261,11 @@ async def resolve_conflict(
 async def _announce(
     session: AsyncSession,
     event_type: EventType,
-    rows: Sequence[Conflict],
-    goals: Sequence[Goal] = (),
+    rows: Sequence[Any],
+    goals: Sequence[Goal | Row[Any]] = (),
 ) -> None:
-    """Tell webhook subscribers these conflicts opened or were resolved (one batch)."""
+    """Tell webhook subscribers these conflicts opened or were resolved (one batch); ``rows``
+    are conflicts, or anything with their attributes."""
     if not rows:
         return
     keys = {g.id: g.key for g in goals}

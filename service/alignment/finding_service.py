@@ -302,8 +302,8 @@ async def _partial_snapshot(
     agreements = await repository.rows_by_ids(
         session, PartnerAgreement, subjects.of(SubjectType.agreement)
     )
-    subject_goals = await repository.goals_by_ids(session, subjects.of(SubjectType.goal))
-    conflicts = await _conflicts(session, subjects.of(SubjectType.conflict))
+    subject_goal_ids = subjects.of(SubjectType.goal)
+    conflicts = await repository.conflict_facts_by_ids(session, subjects.of(SubjectType.conflict))
     unit_ids, journey_ids = [u.id for u in units], [j.id for j in journeys]
 
     touchpoints = {
@@ -328,24 +328,23 @@ async def _partial_snapshot(
         ]
     }
 
-    goal_ids = {g.id for g in subject_goals}
-    goal_ids |= await repository.contribution_ends(session, list(goal_ids), targets=False)
-    rescues = await repository.goal_ids_of_metric_kinds(
-        session, [g.id for g in subject_goals], RESCUE_KINDS
-    )
-    goal_ids |= await repository.goals_sharing_touchpoints(session, list(rescues))
-    disconnected = await repository.goal_ids_of_metric_kinds(
-        session, [g.id for g in subject_goals], DISCONNECTED_KINDS
-    )
-    reach = await repository.goal_closure(session, list(disconnected), upstream=True)
+    # Ids of subject goals that no longer exist reach nothing, and drop out with ``goals``.
+    goal_ids = set(subject_goal_ids)
+    goal_ids |= await repository.contribution_ends(session, subject_goal_ids, targets=False)
+    kinds = await repository.metric_kinds_of_goals(session, subject_goal_ids)
+    rescues = [g for g, kind in kinds.items() if kind in RESCUE_KINDS]
+    goal_ids |= await repository.goals_sharing_touchpoints(session, rescues)
+    disconnected = [g for g, kind in kinds.items() if kind in DISCONNECTED_KINDS]
+    reach = await repository.goal_closure(session, disconnected, upstream=True)
     owned = await repository.ids_where(session, Goal, Goal.owner_id, unit_ids)
     joint = await repository.ids_where(session, Goal, Goal.agreement_id, [a.id for a in agreements])
     goal_ids |= await repository.goal_closure(session, list(reach | owned | joint), upstream=False)
     goal_ids |= await repository.goal_ids_naming_touchpoints(
         session, [t.id for t in touchpoints.values() if t.journey_id in journey_ids], SURVEY_KINDS
     )
-    goals = await repository.goals_by_ids(session, sorted(goal_ids))
+    goals = await repository.goal_rows_by_ids(session, sorted(goal_ids))
     facts, _ = await repository.goal_facts(session, goals)
+    subject_goals = [g for g in goals if g.id in subjects.ids[SubjectType.goal]]
 
     unit_key = await core_repository.keys_by_id(
         session,
@@ -361,9 +360,6 @@ async def _partial_snapshot(
     )
     touchpoint_key = await core_repository.keys_by_id(
         session, Touchpoint, {h.touchpoint_id for h in handoffs.values() if h.touchpoint_id}
-    )
-    conflict_goal_key = await core_repository.keys_by_id(
-        session, Goal, {g for c in conflicts for g in (c.goal_a_id, c.goal_b_id)}
     )
     counted_ids = [h.id for h in handoffs.values() if h.id in subjects.ids[SubjectType.handoff]]
     stats = await repository.event_stats(session, window, counted_ids) if counted_ids else {}
@@ -401,12 +397,7 @@ async def _partial_snapshot(
         ],
         conflicts=[
             finding_rules.ConflictFacts(
-                str(c.id),
-                conflict_goal_key[c.goal_a_id],
-                conflict_goal_key[c.goal_b_id],
-                c.status,
-                c.incentive_a,
-                c.incentive_b,
+                str(c.id), c.goal_a_key, c.goal_b_key, c.status, c.incentive_a, c.incentive_b
             )
             for c in conflicts
         ],
@@ -429,13 +420,6 @@ async def _partial_snapshot(
     return _Evaluated(snapshot, subject_ids)
 
 
-async def _conflicts(session: AsyncSession, ids: Sequence[UUID]) -> list[Conflict]:
-    if not ids:
-        return []
-    statement = select(Conflict).where(in_ids(session, Conflict.id, ids))
-    return list((await session.scalars(statement)).all())
-
-
 async def _rows_where(
     session: AsyncSession, model: Any, column: Any, values: Sequence[UUID]
 ) -> list[Any]:
@@ -456,14 +440,14 @@ async def _reconcile(
     """Make the open findings of ``subjects`` exactly ``found``, keeping each one's id."""
     now = utcnow()
     stored: dict[tuple[str, str, UUID], Finding] = {}
-    for subject_type, ids in subjects.ids.items():
-        if not ids:
-            continue
-        statement = select(Finding).where(
-            Finding.subject_type == subject_type.value,
-            in_ids(session, Finding.subject_id, list(ids)),
-        )
-        for row in (await session.scalars(statement)).all():
+    wanted = {(t.value, i) for t, ids in subjects.ids.items() for i in ids}
+    # One statement for every subject type: ids are unique across tables, and the type
+    # is checked here
+    statement = select(Finding).where(
+        in_ids(session, Finding.subject_id, list({i for _, i in wanted}))
+    )
+    for row in (await session.scalars(statement)).all():
+        if (row.subject_type, row.subject_id) in wanted:
             stored[(row.rule, row.subject_type, row.subject_id)] = row
     firing: set[tuple[str, str, UUID]] = set()
     opened: list[tuple[UUID, finding_rules.Finding]] = []

@@ -12,7 +12,19 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Float, and_, case, cast, func, literal_column, or_, select, union_all
+from sqlalchemy import (
+    Float,
+    Row,
+    Select,
+    and_,
+    case,
+    cast,
+    func,
+    literal_column,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import ColumnElement
 
@@ -290,10 +302,30 @@ async def conflicts(session: AsyncSession) -> list[Conflict]:
 DUELLING_DIRECTIONS = ("increase", "decrease")  # `maintain` goals never conflict
 
 
-async def goals_by_ids(session: AsyncSession, ids: Sequence[UUID]) -> list[Goal]:
+def _goal_rows(*conditions: ColumnElement[bool]) -> Select[Any]:
+    """Goals with the keys and kind their rule facts name, in one statement: Core rows with
+    attribute access, since building ORM objects for a few hundred candidates costs more
+    than the query."""
+    return (
+        select(
+            Goal.id, Goal.key, Goal.version, Goal.status, Goal.direction, Goal.kind,
+            Goal.metric_id, Goal.owner_id, Goal.agreement_id, Goal.incentive_weight,
+            Goal.period_start, Goal.period_end,
+            Unit.key.label("owner_key"), Metric.key.label("metric_key"),
+            Metric.kind.label("metric_kind"), PartnerAgreement.key.label("agreement_key"),
+        )
+        .join(Unit, Unit.id == Goal.owner_id)
+        .join(Metric, Metric.id == Goal.metric_id)
+        .outerjoin(PartnerAgreement, PartnerAgreement.id == Goal.agreement_id)
+        .where(*conditions)
+    )
+
+
+async def goal_rows_by_ids(session: AsyncSession, ids: Sequence[UUID]) -> list[Row[Any]]:
+    """The goals of ``ids`` that exist, as ``_goal_rows`` (what ``goal_facts`` takes)."""
     if not ids:
         return []
-    return list((await session.scalars(select(Goal).where(in_ids(session, Goal.id, ids)))).all())
+    return list((await session.execute(_goal_rows(in_ids(session, Goal.id, ids)))).all())
 
 
 async def goal_ids_on_metrics(session: AsyncSession, metric_ids: Sequence[UUID]) -> list[UUID]:
@@ -306,11 +338,11 @@ async def goal_ids_on_touchpoint(session: AsyncSession, touchpoint_id: UUID) -> 
     return list((await session.scalars(statement)).all())
 
 
-async def duel_candidates(session: AsyncSession, changed: Sequence[Goal]) -> list[Goal]:
-    """The goals that can duel with any of ``changed``: active, with a direction, on the same
-    metric as one of them or on a metric directly related to it, and sharing scope (a
-    touchpoint, or either side names none). Found with indexed joins, never by loading every
-    goal; owners and periods are left to the rule itself."""
+async def duel_candidates(session: AsyncSession, changed: Sequence[Row[Any]]) -> list[Row[Any]]:
+    """The goals that can duel with any of ``changed`` (``_goal_rows``): active, with a
+    direction, on the same metric as one of them or on a metric directly related to it, and
+    sharing scope (a touchpoint, or either side names none). Found with indexed joins, never
+    by loading every goal; owners and periods are left to the rule itself."""
     duelling = [g for g in changed if g.status == "active" and g.direction in DUELLING_DIRECTIONS]
     if not duelling:
         return []
@@ -319,12 +351,12 @@ async def duel_candidates(session: AsyncSession, changed: Sequence[Goal]) -> lis
     related = select(r.to_metric_id).where(in_ids(session, r.from_metric_id, metric_ids)).union(
         select(r.from_metric_id).where(in_ids(session, r.to_metric_id, metric_ids))
     )
-    statement = select(Goal).where(
+    conditions = [
         Goal.status == "active",
         Goal.direction.in_(DUELLING_DIRECTIONS),
         or_(in_ids(session, Goal.metric_id, metric_ids), Goal.metric_id.in_(related)),
         ~in_ids(session, Goal.id, [g.id for g in changed]),
-    )
+    ]
     scoped = await touchpoint_ids_by_goal(session, [g.id for g in duelling])
     if all(scoped.get(g.id) for g in duelling):
         # Every changed goal names touchpoints: a candidate must name none, or one of them.
@@ -336,8 +368,8 @@ async def duel_candidates(session: AsyncSession, changed: Sequence[Goal]) -> lis
             .where(gt.goal_id == Goal.id, in_ids(session, gt.touchpoint_id, touchpoint_ids))
             .exists()
         )
-        statement = statement.where(or_(~names_any, names_shared))
-    return list((await session.scalars(statement)).all())
+        conditions.append(or_(~names_any, names_shared))
+    return list((await session.execute(_goal_rows(*conditions))).all())
 
 
 async def touchpoint_ids_by_goal(
@@ -353,22 +385,15 @@ async def touchpoint_ids_by_goal(
     return found
 
 
-async def goal_facts(session: AsyncSession, goals: Sequence[Goal]) -> tuple[list[GoalFacts], frozenset[str]]:
-    """The rule facts of ``goals`` and the moments of truth among their touchpoints, read
-    with one statement per kind of fact for just these goals."""
+async def goal_facts(
+    session: AsyncSession, goals: Sequence[Row[Any]]
+) -> tuple[list[GoalFacts], frozenset[str]]:
+    """The rule facts of ``goals`` (``_goal_rows``, which carry their owner's, metric's and
+    agreement's keys) and the moments of truth among their touchpoints: two more statements,
+    their touchpoints and the goals they contribute to."""
     ids = [g.id for g in goals]
     if not ids:
         return [], frozenset()
-    unit_key = await _keys(session, Unit, {g.owner_id for g in goals})
-    metric_rows = (
-        await session.execute(
-            select(Metric.id, Metric.key, Metric.kind).where(
-                in_ids(session, Metric.id, list({g.metric_id for g in goals}))
-            )
-        )
-    ).all()
-    metric = {row.id: (row.key, row.kind) for row in metric_rows}
-    agreement_key = await _keys(session, PartnerAgreement, {g.agreement_id for g in goals if g.agreement_id})
     touchpoints: dict[UUID, set[str]] = {}
     moments = set()
     gt = GoalTouchpoint
@@ -393,11 +418,11 @@ async def goal_facts(session: AsyncSession, goals: Sequence[Goal]) -> tuple[list
     facts = [
         make_goal_facts(
             g,
-            owner=unit_key[g.owner_id],
-            metric=metric[g.metric_id],
+            owner=g.owner_key,
+            metric=(g.metric_key, g.metric_kind),
             touchpoints=touchpoints.get(g.id, set()),
             contributes_to=contributes.get(g.id, set()),
-            agreement=agreement_key.get(g.agreement_id) if g.agreement_id else None,
+            agreement=g.agreement_key,
         )
         for g in goals
     ]
@@ -405,7 +430,7 @@ async def goal_facts(session: AsyncSession, goals: Sequence[Goal]) -> tuple[list
 
 
 def make_goal_facts(
-    goal: Goal,
+    goal: Goal | Row[Any],
     *,
     owner: str,
     metric: tuple[str, str],
@@ -446,6 +471,24 @@ async def relations_touching(
         .where(or_(in_ids(session, r.from_metric_id, metric_ids), in_ids(session, r.to_metric_id, metric_ids)))
     )
     return {(a, b): effect for a, b, effect in (await session.execute(statement)).all()}
+
+
+async def conflict_facts_by_ids(session: AsyncSession, ids: Sequence[UUID]) -> list[Row[Any]]:
+    """What findings read of these conflicts (id, status, incentives) with their goals' keys,
+    in one statement."""
+    if not ids:
+        return []
+    goal_a, goal_b = Goal.__table__.alias("goal_a"), Goal.__table__.alias("goal_b")
+    statement = (
+        select(
+            Conflict.id, Conflict.status, Conflict.incentive_a, Conflict.incentive_b,
+            goal_a.c.key.label("goal_a_key"), goal_b.c.key.label("goal_b_key"),
+        )
+        .join(goal_a, goal_a.c.id == Conflict.goal_a_id)
+        .join(goal_b, goal_b.c.id == Conflict.goal_b_id)
+        .where(in_ids(session, Conflict.id, ids))
+    )
+    return list((await session.execute(statement)).all())
 
 
 async def conflicts_of_goals(session: AsyncSession, goal_ids: Sequence[UUID]) -> list[Conflict]:
@@ -674,6 +717,18 @@ async def goal_ids_of_metric_kinds(
         .where(in_ids(session, Goal.id, goal_ids), Metric.kind.in_(metric_kinds))
     )
     return set((await session.scalars(statement)).all())
+
+
+async def metric_kinds_of_goals(session: AsyncSession, goal_ids: Sequence[UUID]) -> dict[UUID, str]:
+    """The kind of each goal's metric."""
+    if not goal_ids:
+        return {}
+    statement = (
+        select(Goal.id, Metric.kind)
+        .join(Metric, Metric.id == Goal.metric_id)
+        .where(in_ids(session, Goal.id, goal_ids))
+    )
+    return dict((await session.execute(statement)).all())
 
 
 async def goal_owners_and_agreements(
