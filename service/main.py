@@ -27,6 +27,7 @@ from service.core.config import Settings, get_settings
 from service.core.db import Database
 from service.core.telemetry import configure_logging
 from service.dashboard import router as dashboard
+from service.event_logs import importer
 from service.graphql.schema import graphql_router
 from service.webhooks import dispatcher
 
@@ -69,6 +70,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            await importer.stop_background()
             await app.state.db.dispose()
 
     app = FastAPI(

@@ -15,9 +15,12 @@ This is why this module, unlike the services, opens and commits its own transact
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterable, Callable
+import os
+import tempfile
+from collections.abc import AsyncIterable, AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 from uuid import UUID
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -44,6 +47,7 @@ from service.event_logs.parsing import (
     decoded,
     from_us,
     inflated,
+    too_large,
 )
 from service.webhooks import service as webhooks
 from service.webhooks.constants import EventType
@@ -99,6 +103,15 @@ def zone(name: str | None) -> ZoneInfo | None:
         ) from exc
 
 
+def _checked(principal: Principal, options: ImportOptions) -> ZoneInfo | None:
+    """Refuses what can be refused before any work; returns the zone for offset-less times."""
+    principal.require(Action.events_write)
+    hidden_from_partners(principal, options.key)
+    if len(options.delimiter) != 1:
+        raise Invalid("delimiter must be one character", loc=("query", "delimiter"))
+    return zone(options.assume_tz)
+
+
 async def import_log(
     sessions: async_sessionmaker[AsyncSession],
     principal: Principal,
@@ -107,11 +120,7 @@ async def import_log(
     *,
     on_progress: Callable[[Progress], None] | None = None,
 ) -> EventLog:
-    principal.require(Action.events_write)
-    hidden_from_partners(principal, options.key)
-    if len(options.delimiter) != 1:
-        raise Invalid("delimiter must be one character", loc=("query", "delimiter"))
-    assume = zone(options.assume_tz)
+    assume = _checked(principal, options)
     log_id = await _start(sessions, options)
     job = _Job(sessions, log_id, options, on_progress)
     try:
@@ -119,10 +128,90 @@ async def import_log(
     except BaseException as exc:
         await job.abandon(exc)
         raise
+    return await _log(sessions, log_id)
+
+
+async def _log(sessions: async_sessionmaker[AsyncSession], log_id: UUID) -> EventLog:
     async with transaction(sessions) as session:
         log = await session.get(EventLog, log_id)
         assert log is not None
         return log
+
+
+# Imports that go on after the response (Prefer: respond-async) -----------------------------
+
+#: Running imports, held so that none is garbage-collected half-way; ``stop_background``
+#: cancels them when the process shuts down (each log is then ``failed``, its rows removed).
+_BACKGROUND: set[asyncio.Task[None]] = set()
+SPOOL_CHUNK = 1 << 20
+
+
+async def spool(body: AsyncIterable[bytes], max_bytes: int) -> Path:
+    """The body, written to a temporary file as it arrives (a log imported after the response
+    must be read whole first: the client does not wait to send the rest)."""
+    descriptor, name = tempfile.mkstemp(prefix="silospan-log-", suffix=".upload")
+    path = Path(name)
+    received = 0
+    try:
+        with os.fdopen(descriptor, "wb") as file:
+            async for chunk in body:
+                received += len(chunk)
+                if received > max_bytes:
+                    raise too_large(max_bytes)
+                await asyncio.to_thread(file.write, chunk)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    return path
+
+
+async def import_log_later(
+    sessions: async_sessionmaker[AsyncSession],
+    principal: Principal,
+    options: ImportOptions,
+    spooled: Path,
+) -> EventLog:
+    """Starts importing the spooled file and returns the log in status ``importing``; the
+    work goes on in this process, and the spooled file is removed when it ends. A strict
+    rejection keeps the log as ``failed`` with its rejections (nobody waits for a 422)."""
+    try:
+        assume = _checked(principal, options)
+        log_id = await _start(sessions, options)
+    except BaseException:
+        spooled.unlink(missing_ok=True)
+        raise
+    log = await _log(sessions, log_id)  # read first: the answer shows it `importing`
+    job = _Job(sessions, log_id, options, None, keep_rejected_log=True)
+    task = asyncio.create_task(_run_later(job, spooled, assume))
+    _BACKGROUND.add(task)
+    task.add_done_callback(_BACKGROUND.discard)
+    return log
+
+
+async def _run_later(job: _Job, spooled: Path, assume: ZoneInfo | None) -> None:
+    try:
+        await job.run(_read_file(spooled), assume)
+    except BaseException as exc:
+        await job.abandon(exc)
+        if not isinstance(exc, Exception):
+            raise  # cancelled at shutdown: the log is failed, the task ends as cancelled
+        logger.info("event_log_failed", log_id=str(job.log_id), reason=_reason(exc))
+    finally:
+        spooled.unlink(missing_ok=True)
+
+
+async def _read_file(path: Path) -> AsyncIterator[bytes]:
+    with path.open("rb") as file:
+        while chunk := await asyncio.to_thread(file.read, SPOOL_CHUNK):
+            yield chunk
+
+
+async def stop_background() -> None:
+    """Cancels the imports still running and waits for each to mark its log failed."""
+    tasks = list(_BACKGROUND)
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def _start(sessions: async_sessionmaker[AsyncSession], options: ImportOptions) -> UUID:
@@ -171,8 +260,11 @@ class _Job:
         log_id: UUID,
         options: ImportOptions,
         on_progress: Callable[[Progress], None] | None,
+        *,
+        keep_rejected_log: bool = False,
     ) -> None:
         self.sessions = sessions
+        self.keep_rejected_log = keep_rejected_log
         self.log_id = log_id
         self.options = options
         self.on_progress = on_progress
@@ -318,7 +410,7 @@ class _Job:
             log = await session.get(EventLog, self.log_id)
             if log is None:
                 return
-            if isinstance(exc, StrictRejected):
+            if isinstance(exc, StrictRejected) and not self.keep_rejected_log:
                 await session.delete(log)
                 return
             self._copy_progress(log)

@@ -64,14 +64,14 @@ async def inflated(
         async for chunk in iterator:
             counter.received += len(chunk)
             if counter.received > max_bytes:
-                raise _too_large(max_bytes)
+                raise too_large(max_bytes)
             yield chunk
 
     if not compressed:
         async for chunk in rest():
             counter.inflated += len(chunk)
             if counter.inflated > max_bytes:
-                raise _too_large(max_bytes)
+                raise too_large(max_bytes)
             yield chunk
         return
     decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
@@ -87,7 +87,7 @@ async def inflated(
                 )
                 counter.inflated += len(out)
                 if counter.inflated > max_bytes:
-                    raise _too_large(max_bytes)
+                    raise too_large(max_bytes)
                 if out:
                     yield out
     except zlib.error as exc:
@@ -96,7 +96,7 @@ async def inflated(
         raise UnreadableBody("the gzip stream ends before its end marker", loc=("body",))
 
 
-def _too_large(max_bytes: int) -> PayloadTooLarge:
+def too_large(max_bytes: int) -> PayloadTooLarge:
     return PayloadTooLarge(
         f"the log is larger than the {max_bytes}-byte limit (after inflating)", max_bytes=max_bytes
     )

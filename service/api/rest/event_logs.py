@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Header, Query, Request, Response
 
 from service.api.deps import (
     KeyPath,
@@ -68,10 +68,24 @@ def to_read(log: EventLog) -> EventLogRead:
     return read
 
 
+def _respond_async(prefer: str | None) -> bool:
+    """Whether ``Prefer`` (RFC 7240) asks for ``respond-async``."""
+    preferences = (p.split(";")[0].split("=")[0].strip().lower() for p in (prefer or "").split(","))
+    return "respond-async" in preferences
+
+
 @router.post(
     "",
     status_code=201,
-    responses=problem_responses(409, 413),
+    responses={
+        202: {
+            "model": EventLogRead,
+            "description": "With `Prefer: respond-async`: the file is received and the log, "
+            "in status `importing`, goes on in the background. Poll its `Location` until "
+            "`ready` or `failed`.",
+        },
+        **problem_responses(409, 413),
+    },
     openapi_extra=_IMPORT_BODY,
 )
 async def import_event_log(
@@ -112,6 +126,13 @@ async def import_event_log(
         bool, Query(description="Reject the whole file (422, nothing kept) on any bad row.")
     ] = False,
     delimiter: Annotated[str, Query(min_length=1, max_length=1)] = ",",
+    prefer: Annotated[
+        str | None,
+        Header(
+            description="`respond-async`: answer 202 as soon as the file is received (it is "
+            "kept in a temporary file) instead of 201 when the import is done.",
+        ),
+    ] = None,
 ) -> EventLogRead:
     """Import an event log (CSV or XES), streamed and written in batches.
 
@@ -122,8 +143,10 @@ async def import_event_log(
     [lifecycle:transition], `resource` [org:resource]; an event without one takes its
     trace's. Rows without a case, unit or time, or with a time that has no
     offset (unless `assume_tz`), are rejected: counted, and the first 100 listed with their
-    line numbers. Answers 201 with the log once it is `ready`. A failed import keeps no
-    rows (the log stays `failed` with the reason; post the key again to retry).
+    line numbers. Answers 201 with the log once it is `ready`, or, with
+    `Prefer: respond-async`, 202 once the file is received, the log `importing` (its counts
+    grow as batches are written). A failed import keeps no rows (the log stays `failed` with
+    the reason; post the key again to retry).
     """
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if format is None:
@@ -154,7 +177,13 @@ async def import_event_log(
         gzip=True if encoding == "gzip" else None,
         max_bytes=settings.event_log_max_bytes,
     )
-    log = await importer.import_log(sessions, principal, options, request.stream())
+    if _respond_async(prefer):
+        spooled = await importer.spool(request.stream(), settings.event_log_max_bytes)
+        log = await importer.import_log_later(sessions, principal, options, spooled)
+        response.status_code = 202
+        response.headers["Preference-Applied"] = "respond-async"
+    else:
+        log = await importer.import_log(sessions, principal, options, request.stream())
     response.headers["Location"] = f"/v1/event-logs/{log.key}"
     return to_read(log)
 
