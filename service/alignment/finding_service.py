@@ -156,7 +156,12 @@ async def affected(
         owners, goal_agreements = await repository.goal_owners_and_agreements(session, upstream)
         found.add(SubjectType.unit, owners)
         found.add(SubjectType.agreement, goal_agreements)
-        found.add(SubjectType.journey, await repository.journeys_of_goals(session, seeds))
+        # survey-fatigue reads the survey-score goals naming a journey's touchpoints (a
+        # goal's kind before a change is in the set ``watch`` takes before it)
+        found.add(
+            SubjectType.journey,
+            await repository.journeys_of_goals(session, seeds, SURVEY_KINDS),
+        )
     return found
 
 

@@ -744,15 +744,20 @@ async def goal_owners_and_agreements(
     return {row.owner_id for row in rows}, {row.agreement_id for row in rows if row.agreement_id}
 
 
-async def journeys_of_goals(session: AsyncSession, goal_ids: Sequence[UUID]) -> set[UUID]:
-    """The journeys of the touchpoints these goals name."""
+async def journeys_of_goals(
+    session: AsyncSession, goal_ids: Sequence[UUID], metric_kinds: Sequence[str]
+) -> set[UUID]:
+    """The journeys of the touchpoints these goals name, for the goals on metrics of these
+    kinds."""
     if not goal_ids:
         return set()
     gt = GoalTouchpoint
     statement = (
         select(Touchpoint.journey_id)
         .join(gt, gt.touchpoint_id == Touchpoint.id)
-        .where(in_ids(session, gt.goal_id, goal_ids))
+        .join(Goal, Goal.id == gt.goal_id)
+        .join(Metric, Metric.id == Goal.metric_id)
+        .where(in_ids(session, gt.goal_id, goal_ids), Metric.kind.in_(metric_kinds))
     )
     return set((await session.scalars(statement)).all())
 

@@ -124,6 +124,13 @@ async def replace_links(
 ) -> None:
     await session.execute(delete(GoalTouchpoint).where(GoalTouchpoint.goal_id == goal_id))
     await session.execute(delete(GoalContribution).where(GoalContribution.goal_id == goal_id))
+    await add_links(session, goal_id, touchpoint_ids, target_ids)
+
+
+async def add_links(
+    session: AsyncSession, goal_id: UUID, touchpoint_ids: list[UUID], target_ids: list[UUID]
+) -> None:
+    """The links of a goal that has none yet (a new one: nothing to delete first)."""
     session.add_all(GoalTouchpoint(goal_id=goal_id, touchpoint_id=t) for t in touchpoint_ids)
     session.add_all(GoalContribution(goal_id=goal_id, contributes_to_id=t) for t in target_ids)
     await session.flush()

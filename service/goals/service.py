@@ -512,7 +512,7 @@ async def _insert(
         if is_unique_violation(exc):
             raise KeyExists(RESOURCE, key) from exc
         raise
-    await repository.replace_links(
+    await repository.add_links(
         session, goal.id, references["touchpoints"], references["contributes_to"]
     )
     return goal
