@@ -55,7 +55,7 @@ query JourneyView($key: String!) {
           score { value components { name value count } }
           fromUnit {
             key name ring
-            goals { key title direction incentiveWeight conflicts { id severity metricPath } }
+            goals { key title direction incentiveWeight conflicts { items { id severity metricPath } } }
           }
         }
       }
