@@ -147,15 +147,15 @@ async def affected(
         )
         # linked(g) of every goal upstream of these can change; connectedness of a financial
         # or loyalty goal reads its whole chain, both ways.
-        upstream = list(await repository.goal_closure(session, seeds, upstream=True))
-        related = await repository.goal_closure(session, upstream, upstream=False)
+        upstream = await repository.upstream_goals(session, seeds)
         found.add(
             SubjectType.goal,
-            await repository.goal_ids_of_metric_kinds(session, list(related), DISCONNECTED_KINDS),
+            await repository.goal_closure(
+                session, [g.id for g in upstream], upstream=False, metric_kinds=DISCONNECTED_KINDS
+            ),
         )
-        owners, goal_agreements = await repository.goal_owners_and_agreements(session, upstream)
-        found.add(SubjectType.unit, owners)
-        found.add(SubjectType.agreement, goal_agreements)
+        found.add(SubjectType.unit, [g.owner_id for g in upstream])
+        found.add(SubjectType.agreement, [g.agreement_id for g in upstream])
         # survey-fatigue reads the survey-score goals naming a journey's touchpoints (a
         # goal's kind before a change is in the set ``watch`` takes before it)
         found.add(
@@ -314,7 +314,7 @@ async def _partial_snapshot(
     touchpoints = {
         t.id: t
         for t in [
-            *await repository.touchpoints_by(session, ids=subjects.of(SubjectType.touchpoint)),
+            *await repository.rows_by_ids(session, Touchpoint, subjects.of(SubjectType.touchpoint)),
             *await _rows_where(session, Touchpoint, Touchpoint.owner_id, unit_ids),
             *await _rows_where(session, Touchpoint, Touchpoint.journey_id, journey_ids),
         ]
@@ -341,9 +341,13 @@ async def _partial_snapshot(
     goal_ids |= await repository.goals_sharing_touchpoints(session, rescues)
     disconnected = [g for g, kind in kinds.items() if kind in DISCONNECTED_KINDS]
     reach = await repository.goal_closure(session, disconnected, upstream=True)
-    owned = await repository.ids_where(session, Goal, Goal.owner_id, unit_ids)
-    joint = await repository.ids_where(session, Goal, Goal.agreement_id, [a.id for a in agreements])
-    goal_ids |= await repository.goal_closure(session, list(reach | owned | joint), upstream=False)
+    goal_ids |= await repository.goal_closure(
+        session,
+        list(reach),
+        upstream=False,
+        owner_ids=unit_ids,
+        agreement_ids=[a.id for a in agreements],
+    )
     goal_ids |= await repository.goal_ids_naming_touchpoints(
         session, [t.id for t in touchpoints.values() if t.journey_id in journey_ids], SURVEY_KINDS
     )

@@ -309,8 +309,7 @@ def _goal_rows(*conditions: ColumnElement[bool]) -> Select[Any]:
     return (
         select(
             Goal.id, Goal.key, Goal.version, Goal.status, Goal.direction, Goal.kind,
-            Goal.metric_id, Goal.owner_id, Goal.agreement_id, Goal.incentive_weight,
-            Goal.period_start, Goal.period_end,
+            Goal.metric_id, Goal.incentive_weight, Goal.period_start, Goal.period_end,
             Unit.key.label("owner_key"), Metric.key.label("metric_key"),
             Metric.kind.label("metric_kind"), PartnerAgreement.key.label("agreement_key"),
         )
@@ -660,21 +659,60 @@ async def row_by_key(session: AsyncSession, model: Any, key: str) -> Any | None:
 # What a finding reads, for a few subjects ----------------------------------------------------------
 
 
-async def goal_closure(session: AsyncSession, seeds: Sequence[UUID], *, upstream: bool) -> set[UUID]:
-    """``seeds`` and every goal reachable from them along contributes_to: downstream (the goals
-    they serve, what linked(g) reads) or upstream (the goals serving them), recursively."""
-    if not seeds:
-        return set()
+def _reach(seed: ColumnElement[bool], *, upstream: bool) -> Any:
+    """The ids of the goals matching ``seed`` and of every goal reachable from them along
+    contributes_to, downstream (the goals they serve) or upstream (the goals serving them):
+    a recursive CTE."""
     c = GoalContribution
-    reach = select(Goal.id.label("id")).where(in_ids(session, Goal.id, seeds)).cte(
-        "reach", recursive=True
-    )
+    reach = select(Goal.id.label("id")).where(seed).cte("reach", recursive=True)
     if upstream:
         step = select(c.goal_id).join(reach, c.contributes_to_id == reach.c.id)
     else:
         step = select(c.contributes_to_id).join(reach, c.goal_id == reach.c.id)
-    reach = reach.union(step)
-    return set((await session.scalars(select(reach.c.id))).all())
+    return reach.union(step)
+
+
+async def goal_closure(
+    session: AsyncSession,
+    seeds: Sequence[UUID],
+    *,
+    upstream: bool,
+    owner_ids: Sequence[UUID] = (),
+    agreement_ids: Sequence[UUID] = (),
+    metric_kinds: Sequence[str] | None = None,
+) -> set[UUID]:
+    """``seeds``, the goals of ``owner_ids`` and of ``agreement_ids``, and every goal reachable
+    from them along contributes_to: downstream (the goals they serve, what linked(g) reads)
+    or upstream (the goals serving them), recursively; only those on metrics of
+    ``metric_kinds``, if given. One statement."""
+    seed = [
+        in_ids(session, column, ids)
+        for column, ids in ((Goal.id, seeds), (Goal.owner_id, owner_ids), (Goal.agreement_id, agreement_ids))
+        if ids
+    ]
+    if not seed:
+        return set()
+    reach = _reach(or_(*seed), upstream=upstream)
+    statement = select(reach.c.id)
+    if metric_kinds is not None:
+        statement = (
+            select(Goal.id)
+            .join(Metric, Metric.id == Goal.metric_id)
+            .where(Goal.id.in_(select(reach.c.id)), Metric.kind.in_(metric_kinds))
+        )
+    return set((await session.scalars(statement)).all())
+
+
+async def upstream_goals(session: AsyncSession, seeds: Sequence[UUID]) -> list[Row[Any]]:
+    """``seeds`` and every goal serving them, directly or through a chain, with their owners
+    and agreements (id, owner_id, agreement_id)."""
+    if not seeds:
+        return []
+    reach = _reach(in_ids(session, Goal.id, seeds), upstream=True)
+    statement = select(Goal.id, Goal.owner_id, Goal.agreement_id).where(
+        Goal.id.in_(select(reach.c.id))
+    )
+    return list((await session.execute(statement)).all())
 
 
 async def contribution_ends(
@@ -706,19 +744,6 @@ async def goals_sharing_touchpoints(
     return set((await session.scalars(statement)).all())
 
 
-async def goal_ids_of_metric_kinds(
-    session: AsyncSession, goal_ids: Sequence[UUID], metric_kinds: Sequence[str]
-) -> set[UUID]:
-    if not goal_ids:
-        return set()
-    statement = (
-        select(Goal.id)
-        .join(Metric, Metric.id == Goal.metric_id)
-        .where(in_ids(session, Goal.id, goal_ids), Metric.kind.in_(metric_kinds))
-    )
-    return set((await session.scalars(statement)).all())
-
-
 async def metric_kinds_of_goals(session: AsyncSession, goal_ids: Sequence[UUID]) -> dict[UUID, str]:
     """The kind of each goal's metric."""
     if not goal_ids:
@@ -729,19 +754,6 @@ async def metric_kinds_of_goals(session: AsyncSession, goal_ids: Sequence[UUID])
         .where(in_ids(session, Goal.id, goal_ids))
     )
     return dict((await session.execute(statement)).all())
-
-
-async def goal_owners_and_agreements(
-    session: AsyncSession, goal_ids: Sequence[UUID]
-) -> tuple[set[UUID], set[UUID]]:
-    if not goal_ids:
-        return set(), set()
-    rows = (
-        await session.execute(
-            select(Goal.owner_id, Goal.agreement_id).where(in_ids(session, Goal.id, goal_ids))
-        )
-    ).all()
-    return {row.owner_id for row in rows}, {row.agreement_id for row in rows if row.agreement_id}
 
 
 async def journeys_of_goals(

@@ -153,7 +153,12 @@ async def update(
     if agreement is None or agreement.id != goal.agreement_id:
         await _refuse_reserved_key(session, goal.key, agreement)
     references = await _resolve(session, principal, data, agreement)
-    await _refuse_cycle(session, goal, references["contributes_to"])
+    # Staff see every link, so ``current`` holds them all: the links (and the acyclic graph)
+    # stand as they are unless the keys change. A partner's ``current`` may hide some.
+    touchpoints_change = principal.is_partner or set(data.touchpoints) != set(current.touchpoints)
+    targets_change = principal.is_partner or set(data.contributes_to) != set(current.contributes_to)
+    if targets_change:
+        await _refuse_cycle(session, goal, references["contributes_to"])
     reached_before = (
         await finding_service.affected(session, goals=[goal.id])
         if _findings_read_change(current, data)
@@ -169,9 +174,10 @@ async def update(
     goal.version += 1
     goal.updated_at = utcnow()
     await session.flush()
-    await repository.replace_links(
-        session, goal.id, references["touchpoints"], references["contributes_to"]
-    )
+    if touchpoints_change or targets_change:
+        await repository.replace_links(
+            session, goal.id, references["touchpoints"], references["contributes_to"]
+        )
     touched = await conflict_service.refresh_for_goals(
         session, [goal.id], refresh_findings=reached_before is None
     )
