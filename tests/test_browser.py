@@ -38,7 +38,7 @@ CHROMIUM_ARGS = [
 TIMEOUT_MS = 30_000
 JOURNEY = "multi-issue-enquiry"  # the example query's journey
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 
 
 def _missing() -> str | None:

@@ -36,6 +36,8 @@ PG_URL = os.environ.get("SILOSPAN_TEST_DATABASE_URL")
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
 HEAD = ", ".join(sorted(head_revisions()))
 
+pytestmark = pytest.mark.e2e  # TestWorker starts `silospan worker` as a subprocess
+
 
 @pytest.fixture(autouse=True)
 def environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:

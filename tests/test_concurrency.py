@@ -26,7 +26,7 @@ from service.idempotency import service as idempotency_service
 from service.org_units.models import Unit
 from tests.problems import assert_problem
 
-pytestmark = pytest.mark.concurrency
+pytestmark = [pytest.mark.concurrency, pytest.mark.e2e]
 
 EVENT = {"started_at": "2026-01-01T10:00:00Z", "quality": 4, "case_ref": "CASE-1"}
 

@@ -22,7 +22,7 @@ from sqlalchemy import create_engine, text
 from service.core.db import sync_url
 from tests.servers import Server, fresh_database, running_server
 
-pytestmark = pytest.mark.concurrency
+pytestmark = [pytest.mark.concurrency, pytest.mark.e2e]
 PG_URL = os.environ.get("SILOSPAN_TEST_DATABASE_URL")
 
 CHUNKS = 20

@@ -38,6 +38,8 @@ from tests.test_browser import CHROMIUM_ARGS, _missing
 PAGE_HEADER = {"X-SiloSpan-Session": "1"}
 TIMEOUT_MS = 30_000
 
+pytestmark = pytest.mark.e2e  # starts a real server or subprocess
+
 
 def _cookie(response: httpx.Response) -> SimpleCookie:
     jar = SimpleCookie()

@@ -23,6 +23,8 @@ from service.org_units.models import Unit
 from tests.factories import make_event, make_handoff, make_unit
 from tests.problems import assert_problem
 
+pytestmark = pytest.mark.e2e  # one test talks raw HTTP/1.1 to a real uvicorn (live_server)
+
 
 async def count(session, model) -> int:
     return await session.scalar(select(func.count()).select_from(model))

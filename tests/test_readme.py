@@ -40,9 +40,12 @@ MARK = "@@readme-block"
 # "name":literal in an example answer; strings with … or <placeholders> are left out.
 LITERAL = re.compile(r'"(\w+)":(-?\d+(?:\.\d+)?|true|false|null|"[^"…<>]*")(?=[,}\]])')
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("curl") is None or shutil.which("bash") is None, reason="needs bash and curl"
-)
+pytestmark = [
+    pytest.mark.skipif(
+        shutil.which("curl") is None or shutil.which("bash") is None, reason="needs bash and curl"
+    ),
+    pytest.mark.e2e,
+]
 
 
 PUBLIC_HOST = "hooks.example.com"

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import negative_data_rejection
 from schemathesis.config import SchemathesisConfig
 
 from tests.servers import Server
+
+pytestmark = pytest.mark.e2e  # starts a real server or subprocess
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = SchemathesisConfig.from_dict(

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 
 from tests.servers import Server
+
+pytestmark = pytest.mark.e2e  # starts a real server or subprocess
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 schema = schemathesis.graphql.from_path(ROOT / "openapi" / "schema.graphql")

@@ -30,7 +30,7 @@ from tests.servers import ROOT
 from tests.webhooks.conftest import _Server
 from tests.webhooks.support import subscribe
 
-pytestmark = pytest.mark.concurrency
+pytestmark = [pytest.mark.concurrency, pytest.mark.e2e]
 
 MESSAGES = 1_000
 
