@@ -198,12 +198,17 @@ class BulkIngest(Generic[ItemT]):
         self._rejected_indexes: set[int] = set()
 
     async def run(self, session: AsyncSession, batches: AsyncIterable[Sequence[Any]]) -> BulkResult:
-        # Batch N is written while batch N+1 is read and validated: the database works
-        # (in its own process, or SQLite's thread) while Python parses. Validated rows are
-        # written in batches of at least ``_WRITE_BATCH`` rows (by dialect, as measured):
-        # on PostgreSQL each write costs a few round trips whatever its size.
+        # Batch N is written while the batches after it are read and validated: the database
+        # works (in its own process, or SQLite's thread) while Python parses. Validation
+        # needs no connection, so it goes on until a write's worth of items waits; ``prepare``
+        # may query, so it waits for the write (one statement at a time on the connection).
+        # Validated rows are written in batches of at least ``_WRITE_BATCH`` rows (by
+        # dialect, as measured): on PostgreSQL each write costs a few round trips whatever
+        # its size.
         writing: asyncio.Future[None] | None = None
         write_batch = _WRITE_BATCH.get(session.get_bind().dialect.name, 1)
+        validated: list[list[tuple[int, ItemT]]] = []  # batches waiting for ``prepare``
+        waiting = 0  # items in ``validated``
         pending: list[dict[str, Any]] = []
         seen = 0
         try:
@@ -217,29 +222,40 @@ class BulkIngest(Generic[ItemT]):
                     )
                 valid = self._validate(batch, first_index=seen)
                 seen += len(batch)
+                if valid:
+                    validated.append(valid)
+                    waiting += len(valid)
                 if writing is not None:
-                    await writing  # one statement at a time on the connection
+                    if not writing.done() and waiting < write_batch:
+                        continue  # validate more while the database writes
+                    await writing
                     writing = None
-                if not valid:
-                    continue
-                prepared = await self._prepare(valid)
-                self._reject(prepared.errors)
+                for valid in validated:
+                    pending.extend(await self._prepared_rows(valid))
+                validated, waiting = [], 0
                 if self._atomic and self.result.errors:
                     pending = []  # nothing more will be written
-                    continue
-                pending.extend(prepared.rows)
                 if len(pending) >= write_batch:
                     writing = asyncio.ensure_future(self._write(session, pending))
                     pending = []
             if writing is not None:
                 await writing
                 writing = None
+            for valid in validated:
+                pending.extend(await self._prepared_rows(valid))
             if pending and not (self._atomic and self.result.errors):
                 await self._write(session, pending)
         finally:
             if writing is not None:  # an error while a write was in flight: let it finish
                 await asyncio.gather(writing, return_exceptions=True)
         return self.result
+
+    async def _prepared_rows(self, valid: list[tuple[int, ItemT]]) -> list[dict[str, Any]]:
+        """The rows to write for these valid items; none once an atomic request has a bad
+        item (its items are still prepared, so that every bad one is reported)."""
+        prepared = await self._prepare(valid)
+        self._reject(prepared.errors)
+        return [] if self._atomic and self.result.errors else prepared.rows
 
     # Validation ----------------------------------------------------------------------------
 
@@ -432,7 +448,9 @@ async def _upsert_by_copy(
     raw = await connection.get_raw_connection()
     driver = raw.driver_connection
     assert driver is not None
-    create_sql, copy_sql, upsert_sql, truncate_sql = _copy_statements(spec, connection.dialect, with_id)
+    create_sql, copy_sql, upsert_sql, truncate_sql, types = _copy_statements(
+        spec, connection.dialect, with_id
+    )
     take = itemgetter(*columns)
     driver_error = connection.dialect.loaded_dbapi.Error
     statement = create_sql
@@ -441,6 +459,8 @@ async def _upsert_by_copy(
             await cursor.execute(statement)
             statement = copy_sql
             async with cursor.copy(statement) as copy:
+                if types is not None:
+                    copy.set_types(types)
                 write_row = copy.write_row
                 for row in rows:
                     await write_row(take(row))
@@ -473,12 +493,42 @@ def _staging_table(spec: UpsertSpec, with_id: bool) -> Table:
     )
 
 
+#: PostgreSQL type names SQLAlchemy compiles that psycopg's type registry spells otherwise.
+_PSYCOPG_TYPE_NAMES = {"float": "float8"}
+
+
+def _binary_copy_types(staging: Table, dialect: Dialect) -> list[str] | None:
+    """The staging columns' PostgreSQL types as psycopg names, for a binary COPY; None if
+    psycopg does not know one of them (that table is copied as text).
+
+    Binary COPY takes values with psycopg's C dumpers for the declared types, several
+    times faster than formatting each row as text (measured: 10,000 event rows in 12 ms
+    instead of 70 ms), and the server parses no text either.
+    """
+    from psycopg import adapters
+
+    names = []
+    for column in staging.columns:
+        # The length of a VARCHAR does not change its binary form; FLOAT(p) may be a real.
+        name = column.type.compile(dialect=dialect).lower()
+        name = _PSYCOPG_TYPE_NAMES.get(name, name.split("(")[0] if "varchar" in name else name)
+        if adapters.types.get(name) is None:
+            return None
+        names.append(name)
+    return names
+
+
 @lru_cache
-def _copy_statements(spec: UpsertSpec, dialect: Dialect, with_id: bool) -> tuple[str, str, str, str]:
+def _copy_statements(
+    spec: UpsertSpec, dialect: Dialect, with_id: bool
+) -> tuple[str, str, str, str, list[str] | None]:
     staging = _staging_table(spec, with_id)
     copied = _copied_columns(spec, with_id)
     create_sql = str(CreateTable(staging, if_not_exists=True).compile(dialect=dialect))
+    types = _binary_copy_types(staging, dialect)
     copy_sql = f"COPY {staging.name} ({', '.join(copied)}) FROM STDIN"
+    if types is not None:
+        copy_sql += " (FORMAT BINARY)"
     selected: list[Any] = [staging.c[c] for c in copied]
     columns = list(copied)
     if not with_id:
@@ -494,7 +544,7 @@ def _copy_statements(spec: UpsertSpec, dialect: Dialect, with_id: bool) -> tuple
         "SELECT count(*) FILTER (WHERE created), count(*) FILTER (WHERE NOT created) "
         "FROM upserted"
     )
-    return create_sql, copy_sql, counted_sql, f"TRUNCATE {staging.name}"
+    return create_sql, copy_sql, counted_sql, f"TRUNCATE {staging.name}", types
 
 
 def _on_conflict_update(spec: UpsertSpec, statement: Any) -> Any:
