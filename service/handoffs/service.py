@@ -359,16 +359,19 @@ async def ingest_events(
             found = await repository.ids_by_key(session, principal, missing)
             handoffs.update({key: found.get(key) for key in missing})
         prepared = Prepared(rows=[], indexes=[], errors=[])
-        others = await _others_events(
-            session,
-            principal,
-            {
-                (handoffs[item.handoff][0], item.external_id)  # type: ignore[index]
-                for _, item in items
-                if handoffs[item.handoff] is not None
-            },
-        )
-        private = await _private_cases(session, principal, {item.case_ref for _, item in items})
+        others: set[tuple[UUID, str]] = set()
+        private: set[str] = set()
+        if principal.is_partner:  # only a partner's events have these limits
+            others = await _others_events(
+                session,
+                principal,
+                {
+                    (handoffs[item.handoff][0], item.external_id)  # type: ignore[index]
+                    for _, item in items
+                    if handoffs[item.handoff] is not None
+                },
+            )
+            private = await _private_cases(session, principal, {item.case_ref for _, item in items})
         for index, item in items:
             resolved = handoffs[item.handoff]
             if resolved is None:
