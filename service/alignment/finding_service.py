@@ -35,7 +35,6 @@ from service.alignment.repository import Window
 from service.alignment.schemas import FindingRead, Subject
 from service.alignment.scoring import EventStats
 from service.alignment.structure import handoff_facts, load_structure, touchpoint_facts
-from service.core import repository as core_repository
 from service.core.errors import Invalid, NotFoundFor
 from service.core.pagination import PageRequest, paginate
 from service.core.permissions import Action, Principal
@@ -147,13 +146,8 @@ async def affected(
         )
         # linked(g) of every goal upstream of these can change; connectedness of a financial
         # or loyalty goal reads its whole chain, both ways.
-        upstream = await repository.upstream_goals(session, seeds)
-        found.add(
-            SubjectType.goal,
-            await repository.goal_closure(
-                session, [g.id for g in upstream], upstream=False, metric_kinds=DISCONNECTED_KINDS
-            ),
-        )
+        upstream, disconnected = await repository.reach_of_goals(session, seeds, DISCONNECTED_KINDS)
+        found.add(SubjectType.goal, disconnected)
         found.add(SubjectType.unit, [g.owner_id for g in upstream])
         found.add(SubjectType.agreement, [g.agreement_id for g in upstream])
         # survey-fatigue reads the survey-score goals naming a journey's touchpoints (a
@@ -340,13 +334,11 @@ async def _partial_snapshot(
     rescues = [g for g, kind in kinds.items() if kind in RESCUE_KINDS]
     goal_ids |= await repository.goals_sharing_touchpoints(session, rescues)
     disconnected = [g for g, kind in kinds.items() if kind in DISCONNECTED_KINDS]
-    reach = await repository.goal_closure(session, disconnected, upstream=True)
-    goal_ids |= await repository.goal_closure(
+    goal_ids |= await repository.goals_downstream(
         session,
-        list(reach),
-        upstream=False,
         owner_ids=unit_ids,
         agreement_ids=[a.id for a in agreements],
+        chains_of=disconnected,
     )
     goal_ids |= await repository.goal_ids_naming_touchpoints(
         session, [t.id for t in touchpoints.values() if t.journey_id in journey_ids], SURVEY_KINDS
@@ -355,20 +347,17 @@ async def _partial_snapshot(
     facts, _ = await repository.goal_facts(session, goals)
     subject_goals = [g for g in goals if g.id in subjects.ids[SubjectType.goal]]
 
-    unit_key = await core_repository.keys_by_id(
+    keys = await repository.keys_of(
         session,
-        Unit,
         {
-            *(t.owner_id for t in touchpoints.values()),
-            *(u for h in handoffs.values() for u in (h.from_unit_id, h.to_unit_id)),
-            *(a.partner_id for a in agreements),
+            Unit: [
+                *(t.owner_id for t in touchpoints.values()),
+                *(u for h in handoffs.values() for u in (h.from_unit_id, h.to_unit_id)),
+                *(a.partner_id for a in agreements),
+            ],
+            Journey: [t.journey_id for t in touchpoints.values()],
+            Touchpoint: [h.touchpoint_id for h in handoffs.values()],
         },
-    )
-    journey_key = await core_repository.keys_by_id(
-        session, Journey, {t.journey_id for t in touchpoints.values()}
-    )
-    touchpoint_key = await core_repository.keys_by_id(
-        session, Touchpoint, {h.touchpoint_id for h in handoffs.values() if h.touchpoint_id}
     )
     counted_ids = [h.id for h in handoffs.values() if h.id in subjects.ids[SubjectType.handoff]]
     stats = await repository.event_stats(session, window, counted_ids) if counted_ids else {}
@@ -379,8 +368,8 @@ async def _partial_snapshot(
             finding_rules.TouchpointFacts(
                 key=t.key,
                 name=t.name,
-                journey=journey_key.get(t.journey_id, ""),
-                owner=unit_key[t.owner_id],
+                journey=keys.get(t.journey_id, ""),
+                owner=keys[t.owner_id],
                 moment_of_truth=t.moment_of_truth,
                 promise_within=t.promise_within,
             )
@@ -389,9 +378,9 @@ async def _partial_snapshot(
         handoffs=[
             finding_rules.HandoffFacts(
                 key=h.key,
-                from_unit=unit_key[h.from_unit_id],
-                to_unit=unit_key[h.to_unit_id],
-                touchpoint=touchpoint_key.get(h.touchpoint_id) if h.touchpoint_id else None,
+                from_unit=keys[h.from_unit_id],
+                to_unit=keys[h.to_unit_id],
+                touchpoint=keys.get(h.touchpoint_id) if h.touchpoint_id else None,
                 expected_within=h.expected_within,
                 status=h.status,
                 events=_summed(stats, h.id).events,
@@ -401,7 +390,7 @@ async def _partial_snapshot(
         ],
         goals=facts,
         agreements=[
-            finding_rules.AgreementFacts(a.key, a.title, unit_key[a.partner_id], a.status)
+            finding_rules.AgreementFacts(a.key, a.title, keys[a.partner_id], a.status)
             for a in agreements
         ],
         conflicts=[

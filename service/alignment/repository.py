@@ -6,7 +6,7 @@ CASE over those boundaries, so one GROUP BY answers a whole series on either dat
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -20,7 +20,9 @@ from sqlalchemy import (
     case,
     cast,
     func,
+    literal,
     literal_column,
+    null,
     or_,
     select,
     union_all,
@@ -388,32 +390,31 @@ async def goal_facts(
     session: AsyncSession, goals: Sequence[Row[Any]]
 ) -> tuple[list[GoalFacts], frozenset[str]]:
     """The rule facts of ``goals`` (``_goal_rows``, which carry their owner's, metric's and
-    agreement's keys) and the moments of truth among their touchpoints: two more statements,
-    their touchpoints and the goals they contribute to."""
+    agreement's keys) and the moments of truth among their touchpoints: one more statement
+    reads their links, the touchpoints they name and the goals they contribute to."""
     ids = [g.id for g in goals]
     if not ids:
         return [], frozenset()
-    touchpoints: dict[UUID, set[str]] = {}
-    moments = set()
-    gt = GoalTouchpoint
-    statement = (
-        select(gt.goal_id, Touchpoint.key, Touchpoint.moment_of_truth)
+    gt, c = GoalTouchpoint, GoalContribution
+    # One round for both kinds of link: ``moment`` is NULL on a contribution's row.
+    links = union_all(
+        select(gt.goal_id, Touchpoint.key, Touchpoint.moment_of_truth.label("moment"))
         .join(Touchpoint, Touchpoint.id == gt.touchpoint_id)
-        .where(in_ids(session, gt.goal_id, ids))
-    )
-    for goal_id, key, moment_of_truth in (await session.execute(statement)).all():
-        touchpoints.setdefault(goal_id, set()).add(key)
-        if moment_of_truth:
-            moments.add(key)
-    contributes: dict[UUID, set[str]] = {}
-    c = GoalContribution
-    statement = (
-        select(c.goal_id, Goal.key)
+        .where(in_ids(session, gt.goal_id, ids)),
+        select(c.goal_id, Goal.key, null().label("moment"))
         .join(Goal, Goal.id == c.contributes_to_id)
-        .where(in_ids(session, c.goal_id, ids))
+        .where(in_ids(session, c.goal_id, ids)),
     )
-    for goal_id, key in (await session.execute(statement)).all():
-        contributes.setdefault(goal_id, set()).add(key)
+    touchpoints: dict[UUID, set[str]] = {}
+    contributes: dict[UUID, set[str]] = {}
+    moments = set()
+    for goal_id, key, moment in (await session.execute(links)).all():
+        if moment is None:
+            contributes.setdefault(goal_id, set()).add(key)
+            continue
+        touchpoints.setdefault(goal_id, set()).add(key)
+        if moment:
+            moments.add(key)
     facts = [
         make_goal_facts(
             g,
@@ -530,11 +531,18 @@ async def first_conflicts_of_goals(
     return found
 
 
-async def _keys(session: AsyncSession, model: Any, ids: set[UUID]) -> dict[UUID, str]:
-    if not ids:
+async def keys_of(session: AsyncSession, ids: dict[Any, Iterable[UUID | None]]) -> dict[UUID, str]:
+    """The keys of rows of several tables (model → ids) in one statement: ids are unique
+    across tables, so one mapping holds them all."""
+    selects = [
+        select(model.id, model.key).where(in_ids(session, model.id, wanted))
+        for model, model_ids in ids.items()
+        if (wanted := list({i for i in model_ids if i is not None}))
+    ]
+    if not selects:
         return {}
-    statement = select(model.id, model.key).where(in_ids(session, model.id, list(ids)))
-    return {row.id: row.key for row in (await session.execute(statement)).all()}
+    statement = selects[0] if len(selects) == 1 else union_all(*selects)
+    return {row_id: key for row_id, key in (await session.execute(statement)).all()}
 
 
 # Slices of the company, for scores ----------------------------------------------------------------
@@ -659,12 +667,13 @@ async def row_by_key(session: AsyncSession, model: Any, key: str) -> Any | None:
 # What a finding reads, for a few subjects ----------------------------------------------------------
 
 
-def _reach(seed: ColumnElement[bool], *, upstream: bool) -> Any:
-    """The ids of the goals matching ``seed`` and of every goal reachable from them along
-    contributes_to, downstream (the goals they serve) or upstream (the goals serving them):
-    a recursive CTE."""
+def _reach(seed: Any, *, upstream: bool, name: str = "reach") -> Any:
+    """The ids of the goals matching ``seed`` (a condition on goals, or a select of ids) and
+    of every goal reachable from them along contributes_to, downstream (the goals they serve)
+    or upstream (the goals serving them): a recursive CTE."""
     c = GoalContribution
-    reach = select(Goal.id.label("id")).where(seed).cte("reach", recursive=True)
+    start = seed if isinstance(seed, Select) else select(Goal.id.label("id")).where(seed)
+    reach = start.cte(name, recursive=True)
     if upstream:
         step = select(c.goal_id).join(reach, c.contributes_to_id == reach.c.id)
     else:
@@ -672,47 +681,50 @@ def _reach(seed: ColumnElement[bool], *, upstream: bool) -> Any:
     return reach.union(step)
 
 
-async def goal_closure(
+async def goals_downstream(
     session: AsyncSession,
-    seeds: Sequence[UUID],
     *,
-    upstream: bool,
     owner_ids: Sequence[UUID] = (),
     agreement_ids: Sequence[UUID] = (),
-    metric_kinds: Sequence[str] | None = None,
+    chains_of: Sequence[UUID] = (),
 ) -> set[UUID]:
-    """``seeds``, the goals of ``owner_ids`` and of ``agreement_ids``, and every goal reachable
-    from them along contributes_to: downstream (the goals they serve, what linked(g) reads)
-    or upstream (the goals serving them), recursively; only those on metrics of
-    ``metric_kinds``, if given. One statement."""
+    """The goals of ``owner_ids`` and of ``agreement_ids``, ``chains_of`` and every goal serving
+    them, and every goal all these serve along contributes_to, recursively (what linked(g)
+    reads). One statement: the chains upstream are a CTE seeding the one downstream."""
     seed = [
         in_ids(session, column, ids)
-        for column, ids in ((Goal.id, seeds), (Goal.owner_id, owner_ids), (Goal.agreement_id, agreement_ids))
+        for column, ids in ((Goal.owner_id, owner_ids), (Goal.agreement_id, agreement_ids))
         if ids
     ]
+    if chains_of:
+        up = _reach(in_ids(session, Goal.id, chains_of), upstream=True, name="up")
+        seed.append(Goal.id.in_(select(up.c.id)))
     if not seed:
         return set()
-    reach = _reach(or_(*seed), upstream=upstream)
-    statement = select(reach.c.id)
-    if metric_kinds is not None:
-        statement = (
-            select(Goal.id)
-            .join(Metric, Metric.id == Goal.metric_id)
-            .where(Goal.id.in_(select(reach.c.id)), Metric.kind.in_(metric_kinds))
-        )
-    return set((await session.scalars(statement)).all())
+    reach = _reach(or_(*seed), upstream=False)
+    return set((await session.scalars(select(reach.c.id))).all())
 
 
-async def upstream_goals(session: AsyncSession, seeds: Sequence[UUID]) -> list[Row[Any]]:
+async def reach_of_goals(
+    session: AsyncSession, seeds: Sequence[UUID], metric_kinds: Sequence[str]
+) -> tuple[list[Row[Any]], set[UUID]]:
     """``seeds`` and every goal serving them, directly or through a chain, with their owners
-    and agreements (id, owner_id, agreement_id)."""
+    and agreements (id, owner_id, agreement_id); and every goal those serve on a metric of
+    ``metric_kinds``. One statement, two recursive CTEs."""
     if not seeds:
-        return []
-    reach = _reach(in_ids(session, Goal.id, seeds), upstream=True)
-    statement = select(Goal.id, Goal.owner_id, Goal.agreement_id).where(
-        Goal.id.in_(select(reach.c.id))
+        return [], set()
+    up = _reach(in_ids(session, Goal.id, seeds), upstream=True, name="up")
+    down = _reach(select(up.c.id), upstream=False, name="down")
+    upstream = select(
+        literal(True).label("upstream"), Goal.id, Goal.owner_id, Goal.agreement_id
+    ).where(Goal.id.in_(select(up.c.id)))
+    served = (
+        select(literal(False), Goal.id, null(), null())
+        .join(Metric, Metric.id == Goal.metric_id)
+        .where(Goal.id.in_(select(down.c.id)), Metric.kind.in_(metric_kinds))
     )
-    return list((await session.execute(statement)).all())
+    rows = (await session.execute(union_all(upstream, served))).all()
+    return [row for row in rows if row.upstream], {row.id for row in rows if not row.upstream}
 
 
 async def contribution_ends(
