@@ -152,11 +152,21 @@ async def update(
     agreement = await agreements_service.resolve_agreement(session, data.agreement)
     if agreement is None or agreement.id != goal.agreement_id:
         await _refuse_reserved_key(session, goal.key, agreement)
-    references = await _resolve(session, principal, data, agreement)
-    # Staff see every link, so ``current`` holds them all: the links (and the acyclic graph)
-    # stand as they are unless the keys change. A partner's ``current`` may hide some.
+    # Staff see every reference, so ``current`` holds them all: a reference whose key stays
+    # keeps its id unlooked-up, and the links (and the acyclic graph) stand as they are
+    # unless their keys change. A partner's ``current`` may hide some: it resolves them all.
     touchpoints_change = principal.is_partner or set(data.touchpoints) != set(current.touchpoints)
     targets_change = principal.is_partner or set(data.contributes_to) != set(current.contributes_to)
+    keep: dict[str, Any] = {}
+    if not principal.is_partner:
+        if data.owner == current.owner:
+            keep["owner"] = goal.owner_id
+        if data.metric == current.metric:
+            keep["metric"] = goal.metric_id
+        if not (touchpoints_change or targets_change):
+            # the links are not replaced: their ids are not needed
+            keep["touchpoints"] = keep["contributes_to"] = None
+    references = await _resolve(session, principal, data, agreement, keep=keep)
     if targets_change:
         await _refuse_cycle(session, goal, references["contributes_to"])
     reached_before = (
@@ -529,36 +539,44 @@ async def _resolve(
     principal: Principal,
     data: GoalCreate | JointGoalCreate,
     agreement: PartnerAgreement | None,
+    *,
+    keep: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """The ids ``data`` names, by field; ``keep``: fields already known (a patch that leaves
+    them as they are), not looked up again."""
+    keep = keep or {}
     # Each through the caller's own scope: what it may not read is as unknown as what
     # does not exist (a partner: its own unit, its agreements' goals and their metrics,
     # no touchpoint).
-    owner = await _in_scope(org_units_service.get, session, principal, "owner", data.owner)
+    if "owner" in keep:
+        owner = keep["owner"]
+    else:
+        owner = await _in_scope(org_units_service.get, session, principal, "owner", data.owner)
     if agreement is not None and owner not in (agreement.partner_id, agreement.internal_owner_id):
         raise Invalid(
             f"owner: a goal on agreement {agreement.key!r} is owned by its partner or its "
             "internal owner",
             loc=("body", "owner"),
         )
-    metric = await _in_scope(metrics_service.get, session, principal, "metric", data.metric)
-    touchpoints = {
-        key: await _in_scope(
-            journeys_service.get_touchpoint, session, principal, "touchpoints", key
+    references = {"owner": owner, **keep}
+    if "metric" not in keep:
+        references["metric"] = await _in_scope(
+            metrics_service.get, session, principal, "metric", data.metric
         )
-        for key in data.touchpoints
-    }
-    # Only goals the caller may see: a partner cannot tie its proposal to (or probe for)
-    # internal goals or another partner's.
-    targets = await repository.ids_by_key(session, _scope(principal), data.contributes_to)
-    for key in data.contributes_to:
-        if key not in targets:
-            raise UnknownReference("contributes_to", RESOURCE, key)
-    return {
-        "owner": owner,
-        "metric": metric,
-        "touchpoints": [touchpoints[k] for k in data.touchpoints],
-        "contributes_to": [targets[k] for k in data.contributes_to],
-    }
+    if "touchpoints" not in keep:
+        references["touchpoints"] = [
+            await _in_scope(journeys_service.get_touchpoint, session, principal, "touchpoints", key)
+            for key in data.touchpoints
+        ]
+    if "contributes_to" not in keep:
+        # Only goals the caller may see: a partner cannot tie its proposal to (or probe for)
+        # internal goals or another partner's.
+        targets = await repository.ids_by_key(session, _scope(principal), data.contributes_to)
+        for key in data.contributes_to:
+            if key not in targets:
+                raise UnknownReference("contributes_to", RESOURCE, key)
+        references["contributes_to"] = [targets[k] for k in data.contributes_to]
+    return references
 
 
 async def _in_scope(
