@@ -30,6 +30,12 @@ and prints each call's median at both sizes with their ratio. Targets: large/sma
 for every call but the company score (≤ 12.0: it reads every event, and there are ten
 times as many), and per organisation the slowest goal write ≤ 5 × the event PUT. The
 script always exits 0: it is a report. Setup progress goes to stderr.
+
+With --cpu, each organisation's four writes (1-3 and 9) are also made --rounds times in
+this process, on the same database through an app of its own, and their median CPU time
+(time.process_time: this process and the SQLite thread, not the PostgreSQL server) and
+SQL statement count are printed: figures that a busy machine disturbs far less than
+wall time.
 """
 
 from __future__ import annotations
@@ -310,7 +316,6 @@ def open_conflicts(client: httpx.Client) -> int:
 
 def measure(org: Org, client: httpx.Client, rounds: int) -> dict[str, float]:
     """The median seconds of each call over ``rounds`` rounds of the nine calls in order."""
-    flippable = [g for g in org.goal_specs if g["direction"] != "maintain"]
     times: dict[str, list[float]] = defaultdict(list)
 
     def timed(name: str, method: str, path: str, **kwargs) -> httpx.Response:
@@ -320,14 +325,9 @@ def measure(org: Org, client: httpx.Client, rounds: int) -> dict[str, float]:
         return check(response)
 
     for r in range(rounds):
-        timed("create goal", "POST", "/v1/goals", json=org.goal(org.goals + r, key=f"bench-{r}"))
-        renamed = org.goal_specs[(r * 131 + 7) % org.goals]
-        timed("patch goal title", "PATCH", f"/v1/goals/{renamed['key']}",
-              json={"title": f"Goal renamed in round {r}"})
-        flipped = flippable[(r * 97 + 3) % len(flippable)]
-        flipped["direction"] = "decrease" if flipped["direction"] == "increase" else "increase"
-        timed("patch goal direction", "PATCH", f"/v1/goals/{flipped['key']}",
-              json={"direction": flipped["direction"]})
+        *goal_writes, event_put = write_requests(org, r, "bench")
+        for name, method, path, body in goal_writes:
+            timed(name, method, path, json=body)
         timed("conflicts, first page", "GET", "/v1/conflicts", params={"limit": 50})
         timed("findings, first page", "GET", "/v1/findings", params={"limit": 50})
         timed("company score", "GET", "/v1/scores/company")
@@ -336,16 +336,69 @@ def measure(org: Org, client: httpx.Client, rounds: int) -> dict[str, float]:
                      json={"query": VIEW, "variables": {"key": "j0"}}).json()
         assert "errors" not in view, view["errors"][:2]
         assert len(view["data"]["journey"]["touchpoints"]) == JOURNEY_SIZE
-        started_at = NOW - timedelta(hours=2 + r)
-        timed("event PUT", "PUT", f"/v1/handoffs/h{(r * 53) % org.handoffs}/events/bench-{r}",
-              json={"started_at": started_at.isoformat(),
-                    "delivered_at": (started_at + timedelta(hours=1)).isoformat(), "quality": 4})
+        name, method, path, body = event_put
+        timed(name, method, path, json=body)
         log(f"    round {r + 1}: " + ", ".join(f"{name} {seconds[-1] * 1000:.0f} ms"
                                                 for name, seconds in times.items()))
     return {name: statistics.median(values) for name, values in times.items()}
 
 
-def run_org(label: str, org: Org, postgres: str | None, rounds: int, batch: int) -> dict[str, float]:
+def write_requests(org: Org, r: int, prefix: str) -> list[tuple[str, str, str, dict]]:
+    """Round ``r`` of the four writes: (name, method, path, JSON body)."""
+    flippable = [g for g in org.goal_specs if g["direction"] != "maintain"]
+    renamed = org.goal_specs[(r * 131 + 7) % org.goals]
+    flipped = flippable[(r * 97 + 3) % len(flippable)]
+    flipped["direction"] = "decrease" if flipped["direction"] == "increase" else "increase"
+    started_at = NOW - timedelta(hours=2 + r)
+    return [
+        ("create goal", "POST", "/v1/goals", org.goal(org.goals + r, key=f"{prefix}-{r}")),
+        ("patch goal title", "PATCH", f"/v1/goals/{renamed['key']}",
+         {"title": f"Goal renamed in round {r}"}),
+        ("patch goal direction", "PATCH", f"/v1/goals/{flipped['key']}",
+         {"direction": flipped["direction"]}),
+        ("event PUT", "PUT", f"/v1/handoffs/h{(r * 53) % org.handoffs}/events/{prefix}-{r}",
+         {"started_at": started_at.isoformat(),
+          "delivered_at": (started_at + timedelta(hours=1)).isoformat(), "quality": 4}),
+    ]
+
+
+def measure_cpu(org: Org, url: str, admin_key: str, rounds: int) -> dict[str, tuple[float, float]]:
+    """Per write: the median CPU seconds and SQL statements of ``rounds`` calls made in this
+    process (after one round that warms its caches), on the database at ``url``."""
+    import asyncio
+
+    from sqlalchemy import event
+
+    from service.core.config import Settings
+    from service.main import create_app
+
+    async def run() -> dict[str, tuple[float, float]]:
+        app = create_app(Settings(database_url=url, findings_sweep_seconds=0,
+                                  webhooks_dispatch_seconds=0, log_level="WARNING"))
+        statements = [0]
+        cpu: dict[str, list[float]] = defaultdict(list)
+        counted: dict[str, list[int]] = defaultdict(list)
+        async with app.router.lifespan_context(app):
+            event.listen(app.state.db.write_engine.sync_engine, "before_cursor_execute",
+                         lambda *_: statements.__setitem__(0, statements[0] + 1))
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://cpu",
+                                         headers={"Authorization": f"Bearer {admin_key}"}) as client:
+                for r in range(rounds + 1):
+                    # other goals and handoffs than the wall-time rounds' (which come first)
+                    for name, method, path, body in write_requests(org, rounds + r, "cpu"):
+                        statements[0], started = 0, time.process_time()
+                        check(await client.request(method, path, json=body))
+                        if r:
+                            cpu[name].append(time.process_time() - started)
+                            counted[name].append(statements[0])
+        return {name: (statistics.median(cpu[name]), statistics.median(counted[name]))
+                for name in cpu}
+
+    return asyncio.run(run())
+
+
+def run_org(label: str, org: Org, postgres: str | None, rounds: int, batch: int,
+            cpu: bool = False) -> tuple[dict[str, float], dict[str, tuple[float, float]]]:
     log(f"{label} organisation: {org.goals:,} goals, {org.units:,} units, {org.metrics:,} metrics, "
         f"{org.touchpoints:,} touchpoints, {org.handoffs:,} handoffs, {org.events:,} events")
     with fresh_database(postgres) as url, running_server(url) as server:
@@ -363,9 +416,10 @@ def run_org(label: str, org: Org, postgres: str | None, rounds: int, batch: int)
             started = time.perf_counter()
             medians = measure(org, client, rounds)
             log(f"  measured {rounds} rounds in {time.perf_counter() - started:.0f} s")
+            cpu_medians = measure_cpu(org, url, server.admin_key, rounds) if cpu else {}
         finally:
             clients.close()
-    return medians
+    return medians, cpu_medians
 
 
 def main() -> None:
@@ -380,14 +434,18 @@ def main() -> None:
                         help="events of the small organisation (the large one scales alike)")
     parser.add_argument("--batch", type=int, default=5000, help="events per bulk request")
     parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--cpu", action="store_true",
+                        help="also time the writes in-process: CPU time and SQL statements")
     args = parser.parse_args()
     # stopped with SIGTERM, still stop the servers and drop the scratch databases
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     per_goal = args.events / args.small if args.events is not None else args.events_per_goal
     backend = "postgresql" if args.postgres else "sqlite"
 
-    small = run_org("small", Org(args.small, per_goal), args.postgres, args.rounds, args.batch)
-    large = run_org("large", Org(args.large, per_goal), args.postgres, args.rounds, args.batch)
+    small, small_cpu = run_org("small", Org(args.small, per_goal), args.postgres, args.rounds,
+                               args.batch, args.cpu)
+    large, large_cpu = run_org("large", Org(args.large, per_goal), args.postgres, args.rounds,
+                               args.batch, args.cpu)
 
     print(f"backend: {backend}; {args.small:,} vs {args.large:,} goals, "
           f"{per_goal:g} events per goal; median of {args.rounds} rounds")
@@ -409,6 +467,12 @@ def main() -> None:
         print(f"goal write / event PUT at {label}: {ratio:.2f} ({slowest}, "
               f"{medians[slowest] * 1000:.1f} ms / {medians['event PUT'] * 1000:.1f} ms; "
               f"target <= {WRITE_TARGET:.1f}): {'pass' if ok else 'FAIL'}")
+    for label, figures in (("small", small_cpu), ("large", large_cpu)):
+        if figures:
+            put = figures["event PUT"][0]
+            print(f"in-process at {label}: " + "; ".join(
+                f"{name} {seconds * 1000:.1f} ms CPU ({seconds / put:.2f}x), {count:.0f} statements"
+                for name, (seconds, count) in figures.items()))
     checks = len(CALLS) + 2
     print(f"summary: {checks - len(failed)} of {checks} targets met"
           + (f"; failed: {', '.join(failed)}" if failed else ""))
