@@ -36,7 +36,6 @@ PG_URL = os.environ.get("SILOSPAN_TEST_DATABASE_URL")
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
 HEAD = ", ".join(sorted(head_revisions()))
 
-pytestmark = pytest.mark.e2e  # TestWorker starts `silospan worker` as a subprocess
 
 
 @pytest.fixture(autouse=True)
@@ -496,6 +495,7 @@ class TestWorker:
         assert line.endswith("has no SiloSpan schema yet: run `silospan migrate`")
         assert tables(empty_database) == []
 
+    @pytest.mark.e2e  # starts `silospan worker` as a subprocess
     def test_delivers_a_queued_webhook_and_stops_on_sigterm(self, database, tmp_path):
         import signal
         import subprocess

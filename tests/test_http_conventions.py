@@ -23,8 +23,6 @@ from service.org_units.models import Unit
 from tests.factories import make_event, make_handoff, make_unit
 from tests.problems import assert_problem
 
-pytestmark = pytest.mark.e2e  # one test talks raw HTTP/1.1 to a real uvicorn (live_server)
-
 
 async def count(session, model) -> int:
     return await session.scalar(select(func.count()).select_from(model))
@@ -593,6 +591,7 @@ class TestStalledBodies:
         response = await impatient_client.post("/v1/units", content=trickle(), headers=headers)
         assert response.status_code == 201, response.text
 
+    @pytest.mark.e2e  # raw HTTP/1.1 to a real uvicorn
     def test_a_real_server_answers_a_short_body_and_closes_the_connection(self, live_server):
         host, port = live_server.base_url.removeprefix("http://").split(":")
         with socket.create_connection((host, int(port)), timeout=30) as sock:
