@@ -136,26 +136,24 @@ async def affected(
     if goal_ids:
         found.add(SubjectType.goal, goal_ids)
         seeds = list(goal_ids)
+        reach = await repository.reach_of_goals(
+            session,
+            seeds,
+            served_kinds=DISCONNECTED_KINDS,
+            sharing_kinds=RESCUE_KINDS,
+            journey_kinds=SURVEY_KINDS,
+        )
         # ends-without-means: the goals these contribute to; heroics: rescues on their touchpoints
-        found.add(
-            SubjectType.goal, await repository.contribution_ends(session, seeds, targets=True)
-        )
-        found.add(
-            SubjectType.goal,
-            await repository.goals_sharing_touchpoints(session, seeds, RESCUE_KINDS),
-        )
+        found.add(SubjectType.goal, reach.targets)
+        found.add(SubjectType.goal, reach.sharing)
         # linked(g) of every goal upstream of these can change; connectedness of a financial
         # or loyalty goal reads its whole chain, both ways.
-        upstream, disconnected = await repository.reach_of_goals(session, seeds, DISCONNECTED_KINDS)
-        found.add(SubjectType.goal, disconnected)
-        found.add(SubjectType.unit, [g.owner_id for g in upstream])
-        found.add(SubjectType.agreement, [g.agreement_id for g in upstream])
+        found.add(SubjectType.goal, reach.served)
+        found.add(SubjectType.unit, [g.owner_id for g in reach.upstream])
+        found.add(SubjectType.agreement, [g.agreement_id for g in reach.upstream])
         # survey-fatigue reads the survey-score goals naming a journey's touchpoints (a
         # goal's kind before a change is in the set ``watch`` takes before it)
-        found.add(
-            SubjectType.journey,
-            await repository.journeys_of_goals(session, seeds, SURVEY_KINDS),
-        )
+        found.add(SubjectType.journey, reach.journeys)
     return found
 
 

@@ -20,7 +20,6 @@ from sqlalchemy import (
     case,
     cast,
     func,
-    literal,
     literal_column,
     null,
     or_,
@@ -705,26 +704,70 @@ async def goals_downstream(
     return set((await session.scalars(select(reach.c.id))).all())
 
 
+@dataclass
+class GoalReach:
+    """What the findings of other subjects read of some goals (see ``reach_of_goals``)."""
+
+    upstream: list[Row[Any]]  # the goals and every goal serving them: id, owner_id, agreement_id
+    served: set[UUID]  # goals on the given kinds that ``upstream`` serve
+    targets: set[UUID]  # goals the goals contribute to directly
+    sharing: set[UUID]  # goals on the given kinds naming a touchpoint one of the goals names
+    journeys: set[UUID]  # journeys of the touchpoints the goals on the given kinds name
+
+
 async def reach_of_goals(
-    session: AsyncSession, seeds: Sequence[UUID], metric_kinds: Sequence[str]
-) -> tuple[list[Row[Any]], set[UUID]]:
-    """``seeds`` and every goal serving them, directly or through a chain, with their owners
-    and agreements (id, owner_id, agreement_id); and every goal those serve on a metric of
-    ``metric_kinds``. One statement, two recursive CTEs."""
+    session: AsyncSession,
+    seeds: Sequence[UUID],
+    *,
+    served_kinds: Sequence[str],
+    sharing_kinds: Sequence[str],
+    journey_kinds: Sequence[str],
+) -> GoalReach:
+    """``GoalReach`` of ``seeds`` in one statement: five tagged selects in a UNION ALL, two of
+    them over recursive CTEs (the chains up from the seeds, and down from those)."""
     if not seeds:
-        return [], set()
+        return GoalReach([], set(), set(), set(), set())
+    gt, c = GoalTouchpoint, GoalContribution
     up = _reach(in_ids(session, Goal.id, seeds), upstream=True, name="up")
     down = _reach(select(up.c.id), upstream=False, name="down")
-    upstream = select(
-        literal(True).label("upstream"), Goal.id, Goal.owner_id, Goal.agreement_id
-    ).where(Goal.id.in_(select(up.c.id)))
-    served = (
-        select(literal(False), Goal.id, null(), null())
+    named = GoalTouchpoint.__table__.alias("named")
+
+    def part(tag: int, column: Any) -> Select[Any]:
+        return select(literal_column(str(tag)).label("part"), column.label("id"), null(), null())
+
+    statement = union_all(
+        select(literal_column("0").label("part"), Goal.id, Goal.owner_id, Goal.agreement_id)
+        .where(Goal.id.in_(select(up.c.id))),
+        part(1, Goal.id)
         .join(Metric, Metric.id == Goal.metric_id)
-        .where(Goal.id.in_(select(down.c.id)), Metric.kind.in_(metric_kinds))
+        .where(Goal.id.in_(select(down.c.id)), Metric.kind.in_(served_kinds)),
+        part(2, c.contributes_to_id).where(in_ids(session, c.goal_id, seeds)),
+        part(3, gt.goal_id)
+        .join(Goal, Goal.id == gt.goal_id)
+        .join(Metric, Metric.id == Goal.metric_id)
+        .where(
+            gt.touchpoint_id.in_(
+                select(named.c.touchpoint_id).where(in_ids(session, named.c.goal_id, seeds))
+            ),
+            Metric.kind.in_(sharing_kinds),
+        ),
+        part(4, Touchpoint.journey_id)
+        .join(gt, gt.touchpoint_id == Touchpoint.id)
+        .join(Goal, Goal.id == gt.goal_id)
+        .join(Metric, Metric.id == Goal.metric_id)
+        .where(in_ids(session, gt.goal_id, seeds), Metric.kind.in_(journey_kinds)),
     )
-    rows = (await session.execute(union_all(upstream, served))).all()
-    return [row for row in rows if row.upstream], {row.id for row in rows if not row.upstream}
+    rows = (await session.execute(statement)).all()
+    ids: list[set[UUID]] = [set() for _ in range(5)]
+    for row in rows:
+        ids[int(row[0])].add(row[1])
+    return GoalReach(
+        upstream=[row for row in rows if int(row[0]) == 0],
+        served=ids[1],
+        targets=ids[2],
+        sharing=ids[3],
+        journeys=ids[4],
+    )
 
 
 async def contribution_ends(
@@ -766,24 +809,6 @@ async def metric_kinds_of_goals(session: AsyncSession, goal_ids: Sequence[UUID])
         .where(in_ids(session, Goal.id, goal_ids))
     )
     return dict((await session.execute(statement)).all())
-
-
-async def journeys_of_goals(
-    session: AsyncSession, goal_ids: Sequence[UUID], metric_kinds: Sequence[str]
-) -> set[UUID]:
-    """The journeys of the touchpoints these goals name, for the goals on metrics of these
-    kinds."""
-    if not goal_ids:
-        return set()
-    gt = GoalTouchpoint
-    statement = (
-        select(Touchpoint.journey_id)
-        .join(gt, gt.touchpoint_id == Touchpoint.id)
-        .join(Goal, Goal.id == gt.goal_id)
-        .join(Metric, Metric.id == Goal.metric_id)
-        .where(in_ids(session, gt.goal_id, goal_ids), Metric.kind.in_(metric_kinds))
-    )
-    return set((await session.scalars(statement)).all())
 
 
 async def ids_where(session: AsyncSession, model: Any, column: Any, values: Sequence[UUID]) -> set[UUID]:
