@@ -12,8 +12,10 @@ validates, so the reply can still list every bad item by index.
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
-from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -163,6 +165,36 @@ class UpsertSpec:
 _WRITE_BATCH = {"postgresql": 10_000, "sqlite": 1}
 
 
+#: The collector's first threshold while bulk requests run (CPython's default is 700).
+_BULK_GC_THRESHOLD = 10_000
+_gc_while_bulk: dict[str, Any] = {"running": 0, "saved": None}
+
+
+@contextmanager
+def _fewer_collections() -> Iterator[None]:
+    """Collect cyclic garbage less often while bulk requests run.
+
+    A bulk allocates a few container objects per item (documents, models, rows), all
+    freed by reference counting, none by the collector. With the default threshold a
+    200,000-event bulk set off some 1,500 collections, most of them full ones (after
+    ``gc.freeze`` few objects count as long-lived, so a full collection comes soon), each
+    scanning every live item of the request: about 10% of the request's CPU time,
+    measured. The threshold is the process's: the first bulk raises it, the last one
+    puts it back.
+    """
+    state = _gc_while_bulk
+    if state["running"] == 0:
+        state["saved"] = gc.get_threshold()
+        gc.set_threshold(max(state["saved"][0], _BULK_GC_THRESHOLD), *state["saved"][1:])
+    state["running"] += 1
+    try:
+        yield
+    finally:
+        state["running"] -= 1
+        if state["running"] == 0:
+            gc.set_threshold(*state["saved"])
+
+
 @lru_cache
 def _adapter(schema: type[Any]) -> TypeAdapter[Any]:
     return TypeAdapter(schema)
@@ -199,6 +231,10 @@ class BulkIngest(Generic[ItemT]):
         self._rejected_indexes: set[int] = set()
 
     async def run(self, session: AsyncSession, batches: AsyncIterable[Sequence[Any]]) -> BulkResult:
+        with _fewer_collections():
+            return await self._run(session, batches)
+
+    async def _run(self, session: AsyncSession, batches: AsyncIterable[Sequence[Any]]) -> BulkResult:
         # Batch N is written while the batches after it are read and validated: the database
         # works (in its own process, or SQLite's thread) while Python parses. Validation
         # needs no connection, so it goes on until a write's worth of items waits; ``prepare``

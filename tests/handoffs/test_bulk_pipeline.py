@@ -8,6 +8,7 @@ different writes, and values that a text COPY would have to escape.
 
 from __future__ import annotations
 
+import gc
 from datetime import UTC, datetime
 
 import orjson
@@ -159,3 +160,22 @@ class TestBinaryCopyTypes:
         # FLOAT(10) is a real, not the float8 that bare FLOAT is: no guess, text instead.
         table = Table("t", MetaData(), Column("x", Float(precision=10)))
         assert bulk._binary_copy_types(table, postgresql.psycopg.dialect()) is None
+
+
+class TestCollectionsDuringBulks:
+    def test_raised_while_any_bulk_runs_and_restored_after_the_last(self):
+        before = gc.get_threshold()
+        first, second = bulk._fewer_collections(), bulk._fewer_collections()
+        first.__enter__()
+        assert gc.get_threshold()[0] >= bulk._BULK_GC_THRESHOLD
+        second.__enter__()  # two requests overlap; the first ends first
+        first.__exit__(None, None, None)
+        assert gc.get_threshold()[0] >= bulk._BULK_GC_THRESHOLD
+        second.__exit__(None, None, None)
+        assert gc.get_threshold() == before
+
+    def test_restored_when_a_bulk_fails(self):
+        before = gc.get_threshold()
+        with pytest.raises(RuntimeError), bulk._fewer_collections():
+            raise RuntimeError("the request failed")
+        assert gc.get_threshold() == before
