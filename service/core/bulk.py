@@ -162,6 +162,8 @@ class UpsertSpec:
 #: The fewest validated rows written at once. PostgreSQL: a COPY and one upsert per write,
 #: so larger batches spread their round trips; SQLite: one multi-row statement per batch
 #: of the request (its statements hold at most ``_SQLITE_MAX_PARAMETERS`` values anyway).
+#: PostgreSQL, measured on 200,000 events: 5,000 to 40,000 rows take the same time within
+#: noise (the upsert is as costly per row at any size); 10,000 holds less in memory.
 _WRITE_BATCH = {"postgresql": 10_000, "sqlite": 1}
 
 
