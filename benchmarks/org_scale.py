@@ -24,7 +24,8 @@ Then, for each organisation, --rounds times in this order, it times
  5. GET /v1/findings?limit=50,
  6. GET /v1/scores/company,
  7. GET /v1/scores/units/{key},
- 8. the GraphQL journey view (graphql_journey.py's query) of a journey of 20 touchpoints,
+ 8. the GraphQL journey view of a journey of 20 touchpoints (graphql_journey.py's query, with
+    the five most severe conflicts of each goal, as a dashboard shows them, and a cursor),
  9. PUT /v1/handoffs/{key}/events/{external_id}, the baseline for a write,
 and prints each call's median at both sizes with their ratio. Targets: large/small ≤ 2.0
 for every call but the company score (≤ 12.0: it reads every event, and there are ten
@@ -86,7 +87,7 @@ query JourneyView($key: String!) {
           score { value components { name value count } }
           fromUnit {
             key name ring
-            goals { key title direction incentiveWeight conflicts { items { id severity metricPath } } }
+            goals { key title direction incentiveWeight conflicts(first: 5) { items { id severity metricPath } nextCursor } }
           }
         }
       }
