@@ -108,13 +108,24 @@ def post_log(client: httpx.Client, path: Path, key: str, content_type: str) -> t
     return elapsed, response.json()
 
 
-def discover(client: httpx.Client, key: str, all_pages: bool) -> tuple[float, dict, int]:
-    """Summary and the first page of arcs (the top 500), or every page."""
+#: A status no generated row has: asking to pause on it changes no number, but makes the
+#: service compute the discovery from the rows instead of reading what the import stored.
+LIVE = {"pause_statuses": "no such status"}
+
+
+def discover(
+    client: httpx.Client, key: str, all_pages: bool, live: bool = False
+) -> tuple[float, dict, int]:
+    """Summary and the first page of arcs (the top 500), or every page; ``live`` computes
+    them from the rows (as with pause statuses) instead of reading the stored discovery."""
+    extra = LIVE if live else {}
     started = time.perf_counter()
-    summary = client.get(f"/v1/event-logs/{key}/summary", timeout=3600).raise_for_status().json()
+    summary = client.get(
+        f"/v1/event-logs/{key}/summary", params=extra, timeout=3600
+    ).raise_for_status().json()
     arcs, cursor = 0, None
     while True:
-        params = {"limit": 500, **({"cursor": cursor} if cursor else {})}
+        params = {"limit": 500, **extra, **({"cursor": cursor} if cursor else {})}
         page = client.get(f"/v1/event-logs/{key}/handoffs", params=params, timeout=3600)
         page.raise_for_status()
         arcs += len(page.json()["items"])
@@ -264,13 +275,17 @@ def main() -> None:
                     f"discovery (summary + {arcs:,} arcs): {discovery:.2f} s; "
                     f"{summary['transfers']:,} transfers, {summary['ping_pongs']:,} ping-pongs"
                 )
+                computed, live_summary, _ = discover(client, "bench-csv", False, live=True)
+                assert live_summary["transfers"] == summary["transfers"], live_summary
+                print(f"discovery computed from the rows (summary + top 500 arcs): {computed:.2f} s")
         theirs = pm4py_seconds(csv_path)
         if theirs is None:
             print("pm4py: not installed (pip install -e '.[bench]'); no ratio")
         else:
             print(
-                f"pm4py handover of work: {theirs:.2f} s; "
-                f"SiloSpan / pm4py = {discovery / theirs:.2f} (target <= 1.0)"
+                f"pm4py handover of work: {theirs:.2f} s; SiloSpan / pm4py = "
+                f"{discovery / theirs:.2f} reading the stored discovery, "
+                f"{computed / theirs:.2f} computing it (target <= 1.0)"
             )
 
 
