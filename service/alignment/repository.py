@@ -781,21 +781,13 @@ async def contribution_ends(
     return set((await session.scalars(select(wanted).where(in_ids(session, known, goal_ids)))).all())
 
 
-async def goals_sharing_touchpoints(
-    session: AsyncSession, goal_ids: Sequence[UUID], metric_kinds: Sequence[str] | None = None
-) -> set[UUID]:
-    """Goals naming a touchpoint that one of ``goal_ids`` names (optionally of these metric kinds)."""
+async def goals_sharing_touchpoints(session: AsyncSession, goal_ids: Sequence[UUID]) -> set[UUID]:
+    """Goals naming a touchpoint that one of ``goal_ids`` names."""
     if not goal_ids:
         return set()
     gt = GoalTouchpoint
     shared = select(gt.touchpoint_id).where(in_ids(session, gt.goal_id, goal_ids))
     statement = select(gt.goal_id).where(gt.touchpoint_id.in_(shared))
-    if metric_kinds is not None:
-        statement = (
-            statement.join(Goal, Goal.id == gt.goal_id)
-            .join(Metric, Metric.id == Goal.metric_id)
-            .where(Metric.kind.in_(metric_kinds))
-        )
     return set((await session.scalars(statement)).all())
 
 
