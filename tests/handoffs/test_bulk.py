@@ -48,13 +48,6 @@ def report(response) -> tuple[int, int, int, int]:
 
 
 @pytest.fixture
-async def kyc(session):
-    await make_unit(session, key="ops")
-    await make_unit(session, key="branch")
-    return await make_handoff(session, key="kyc", from_unit="ops", to_unit="branch")
-
-
-@pytest.fixture
 def limits(app, settings):
     """Override the app's settings with smaller bulk limits for one test."""
 

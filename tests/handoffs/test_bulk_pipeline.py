@@ -11,7 +11,6 @@ from __future__ import annotations
 import gc
 from datetime import UTC, datetime
 
-import orjson
 import pytest
 from sqlalchemy import Column, Float, MetaData, Table, select
 from sqlalchemy.dialects import postgresql
@@ -20,22 +19,10 @@ from service.core import bulk
 from service.handoffs.models import HandoffEvent
 from service.handoffs.service import EVENT_UPSERT
 from service.journeys.service import FEEDBACK_UPSERT
-from tests.factories import make_handoff, make_unit
-from tests.handoffs.test_bulk import NDJSON, URL, event_count, item, listed, report
+from tests.handoffs.test_bulk import NDJSON, URL, event_count, item, listed, ndjson, report
 from tests.problems import assert_problem
 
 MANY = 25_000  # over two PostgreSQL write batches, in 13 request batches of 2,000
-
-
-@pytest.fixture
-async def kyc(session):
-    await make_unit(session, key="ops")
-    await make_unit(session, key="branch")
-    return await make_handoff(session, key="kyc", from_unit="ops", to_unit="branch")
-
-
-def ndjson(items: list) -> bytes:
-    return b"\n".join(orjson.dumps(i) for i in items) + b"\n"
 
 
 def many() -> list[dict]:

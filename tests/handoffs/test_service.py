@@ -75,13 +75,6 @@ async def events(session) -> int:
 
 
 @pytest.fixture
-async def kyc(session):
-    await make_unit(session, key="ops")
-    await make_unit(session, key="branch")
-    return await make_handoff(session, key="kyc", from_unit="ops", to_unit="branch")
-
-
-@pytest.fixture
 async def courier(session, kyc) -> Unit:
     """A partner that provides ``parcel`` and receives ``returns``; ``kyc`` is not its own."""
     unit = await make_unit(session, key="courier", kind="partner")
