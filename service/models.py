@@ -2,7 +2,7 @@
 
 from service.alignment.models import Conflict, Finding
 from service.api_keys.models import ApiKey
-from service.event_logs.models import EventLog, EventLogArc, EventLogRow
+from service.event_logs.models import EventLog, EventLogArc, EventLogRow, EventLogUnit
 from service.goals.models import Goal, GoalCheckIn, GoalContribution, GoalTouchpoint
 from service.handoffs.models import Handoff, HandoffEvent, HandoffReview
 from service.idempotency.models import IdempotencyRecord
@@ -18,6 +18,7 @@ __all__ = [
     "EventLog",
     "EventLogArc",
     "EventLogRow",
+    "EventLogUnit",
     "Feedback",
     "Finding",
     "Goal",

@@ -36,6 +36,9 @@ class SubjectType(StrEnum):
     touchpoint = "touchpoint"
     agreement = "agreement"
     conflict = "conflict"
+    # An arc discovered in an event log: its id is derived from the log and the arc's
+    # units (service/event_logs/arc_subjects.py), since arcs are stored without one.
+    discovered_arc = "discovered_arc"
 
 
 class Bucket(StrEnum):

@@ -35,11 +35,15 @@ from service.alignment.repository import Window
 from service.alignment.schemas import FindingRead, Subject
 from service.alignment.scoring import EventStats
 from service.alignment.structure import handoff_facts, load_structure, touchpoint_facts
+from service.core import repository as core_repository
 from service.core.errors import Invalid, NotFoundFor
 from service.core.pagination import PageRequest, paginate
 from service.core.permissions import Action, Principal
 from service.core.sql import in_ids
 from service.core.types import utcnow
+from service.event_logs import arc_subjects
+from service.event_logs.arc_subjects import ArcRef
+from service.event_logs.models import EventLog
 from service.goals.models import Goal
 from service.handoffs.models import Handoff
 from service.journeys.models import Journey, Touchpoint
@@ -64,6 +68,8 @@ MODELS: dict[SubjectType, Any] = {
     SubjectType.touchpoint: Touchpoint,
     SubjectType.agreement: PartnerAgreement,
     SubjectType.conflict: Conflict,
+    # Discovered arcs have no row id: the sweep walks their logs (``_sweep_subjects``).
+    SubjectType.discovered_arc: EventLog,
 }
 
 
@@ -72,15 +78,23 @@ class Subjects:
     """Row ids by subject type: what a refresh re-evaluates."""
 
     ids: dict[SubjectType, set[UUID]] = field(default_factory=lambda: defaultdict(set))
+    # A discovered arc's id is derived from these, so it can only be loaded through them.
+    arcs: dict[UUID, ArcRef] = field(default_factory=dict)
 
     def add(self, subject_type: SubjectType, ids: Iterable[UUID | None]) -> None:
         self.ids[subject_type].update(i for i in ids if i is not None)
+
+    def add_arcs(self, refs: Iterable[ArcRef]) -> None:
+        for ref in refs:
+            self.arcs[ref.subject_id] = ref
+            self.ids[SubjectType.discovered_arc].add(ref.subject_id)
 
     def __or__(self, other: Subjects) -> Subjects:
         merged = Subjects()
         for source in (self, other):
             for subject_type, ids in source.ids.items():
                 merged.add(subject_type, ids)
+            merged.arcs.update(source.arcs)
         return merged
 
     def __bool__(self) -> bool:
@@ -119,16 +133,21 @@ async def affected(
     found.add(SubjectType.agreement, agreements)
     found.add(SubjectType.conflict, conflicts)
     handoff_ids, touchpoint_ids = list(set(handoffs)), list(set(touchpoints))
+    # Discovered arcs read the handoffs between their units and the touchpoints they own.
+    arc_units = set(units)
     found.add(SubjectType.handoff, handoff_ids)
     for handoff in await repository.rows_by_ids(session, Handoff, handoff_ids):
         # promise-overrun reads its touchpoint's chain; upstream-unlinked its provider
         found.add(SubjectType.touchpoint, [handoff.touchpoint_id])
         found.add(SubjectType.unit, [handoff.from_unit_id])
+        arc_units |= {handoff.from_unit_id, handoff.to_unit_id}
     found.add(SubjectType.touchpoint, touchpoint_ids)
     for touchpoint in await repository.rows_by_ids(session, Touchpoint, touchpoint_ids):
         # upstream-unlinked reads who owns touchpoints; survey-fatigue which journey holds it
         found.add(SubjectType.unit, [touchpoint.owner_id])
         found.add(SubjectType.journey, [touchpoint.journey_id])
+        arc_units.add(touchpoint.owner_id)
+    found.add_arcs(await arc_subjects.touching(session, list(arc_units)))
     goal_ids = set(goals)
     metric_ids = list(set(metrics))
     if metric_ids:
@@ -178,6 +197,21 @@ async def refresh_conflicts(session: AsyncSession, conflict_ids: Iterable[UUID])
     subjects = Subjects()
     subjects.add(SubjectType.conflict, conflict_ids)
     await refresh(session, subjects)
+
+
+async def refresh_logs(session: AsyncSession, log_ids: Sequence[UUID]) -> None:
+    """These event logs became ready: the findings of their discovered arcs."""
+    await session.flush()
+    subjects = Subjects()
+    subjects.add_arcs(await arc_subjects.of_logs(session, log_ids))
+    await refresh(session, subjects)
+
+
+async def forget_logs(session: AsyncSession, log_ids: Sequence[UUID]) -> None:
+    """These event logs are about to go: their discovered arcs' findings clear."""
+    await session.flush()
+    arcs = await arc_subjects.of_logs(session, log_ids)
+    await forget_subjects(session, SubjectType.discovered_arc, [a.subject_id for a in arcs])
 
 
 async def refresh_around(session: AsyncSession, **rows: Iterable[UUID]) -> None:
@@ -239,6 +273,7 @@ async def evaluate_everything(
     structure = await load_structure(session)
     stats = await repository.event_stats(session, window)
     agreement_partner = {a.id: structure.unit_key[a.partner_id] for a in structure.agreements}
+    arcs = await arc_subjects.of_logs(session)
     snapshot = finding_rules.Snapshot(
         units=[finding_rules.UnitFacts(u.key, u.name, u.kind) for u in structure.units],
         touchpoints=[touchpoint_facts(structure, t) for t in structure.touchpoints],
@@ -260,6 +295,7 @@ async def evaluate_everything(
             for c in structure.conflicts
         ],
         journeys={j.key: j.name for j in structure.journeys},
+        arcs=list(arcs.values()),
     )
     subject_ids: dict[tuple[str, str], UUID] = {}
     for subject_type, rows in (
@@ -272,7 +308,14 @@ async def evaluate_everything(
     ):
         subject_ids.update({(subject_type.value, row.key): row.id for row in rows})
     subject_ids.update({(SubjectType.conflict.value, str(c.id)): c.id for c in structure.conflicts})
+    subject_ids.update(_arc_subject_ids(arcs))
     return finding_rules.evaluate(snapshot), subject_ids
+
+
+def _arc_subject_ids(
+    arcs: dict[ArcRef, finding_rules.ArcFacts],
+) -> dict[tuple[str, str], UUID]:
+    return {(SubjectType.discovered_arc.value, a.key): ref.subject_id for ref, a in arcs.items()}
 
 
 def _summed(stats: dict[tuple[UUID, int], EventStats], handoff_id: UUID) -> EventStats:
@@ -292,7 +335,8 @@ async def _partial_snapshot(
     - an agreement: its joint goals and what they serve;
     - a goal: the goals contributing to it, the goals sharing touchpoints with a rescue goal,
       and, for a financial or loyalty goal, every goal up and down its chains;
-    - a conflict: itself.
+    - a conflict: itself;
+    - a discovered arc: itself, the handoffs its units provide and the touchpoints they own.
     """
     units = await repository.rows_by_ids(session, Unit, subjects.of(SubjectType.unit))
     journeys = await repository.rows_by_ids(session, Journey, subjects.of(SubjectType.journey))
@@ -302,6 +346,17 @@ async def _partial_snapshot(
     subject_goal_ids = subjects.of(SubjectType.goal)
     conflicts = await repository.conflict_facts_by_ids(session, subjects.of(SubjectType.conflict))
     unit_ids, journey_ids = [u.id for u in units], [j.id for j in journeys]
+    arcs = await arc_subjects.by_refs(
+        session,
+        [ref for i, ref in subjects.arcs.items() if i in subjects.ids[SubjectType.discovered_arc]],
+    )
+    arc_unit_ids = list(
+        (
+            await core_repository.ids_by_key(
+                session, Unit, {k for a in arcs.values() for k in (a.from_unit, a.to_unit)}
+            )
+        ).values()
+    )
 
     touchpoints = {
         t.id: t
@@ -309,6 +364,7 @@ async def _partial_snapshot(
             *await repository.rows_by_ids(session, Touchpoint, subjects.of(SubjectType.touchpoint)),
             *await _rows_where(session, Touchpoint, Touchpoint.owner_id, unit_ids),
             *await _rows_where(session, Touchpoint, Touchpoint.journey_id, journey_ids),
+            *await _rows_where(session, Touchpoint, Touchpoint.owner_id, arc_unit_ids),
         ]
     }
     subject_touchpoints = [
@@ -321,7 +377,7 @@ async def _partial_snapshot(
             *await _rows_where(
                 session, Handoff, Handoff.touchpoint_id, [t.id for t in subject_touchpoints]
             ),
-            *await _rows_where(session, Handoff, Handoff.from_unit_id, unit_ids),
+            *await _rows_where(session, Handoff, Handoff.from_unit_id, [*unit_ids, *arc_unit_ids]),
         ]
     }
 
@@ -398,6 +454,7 @@ async def _partial_snapshot(
             for c in conflicts
         ],
         journeys={j.key: j.name for j in journeys},
+        arcs=list(arcs.values()),
     )
     subject_ids: dict[tuple[str, str], UUID] = {}
     for subject_type, rows in (
@@ -413,6 +470,7 @@ async def _partial_snapshot(
     ):
         subject_ids.update({(subject_type.value, row.key): row.id for row in rows})
     subject_ids.update({(SubjectType.conflict.value, str(c.id)): c.id for c in conflicts})
+    subject_ids.update(_arc_subject_ids(arcs))
     return _Evaluated(snapshot, subject_ids)
 
 
@@ -594,7 +652,8 @@ async def list_findings(
         )
     statement = select(Finding)
     if subject is not None:
-        subject_type, _, key = subject.rpartition(":")
+        # The type ends at the first colon: a discovered arc's key may hold more of them.
+        subject_type, _, key = subject.partition(":") if ":" in subject else ("", "", subject)
         if subject_type and subject_type not in SubjectType.__members__:
             raise Invalid(
                 f"unknown subject type {subject_type!r}; subjects are <key> or <type>:<key> "
@@ -648,6 +707,7 @@ SWEEP_ORDER = (
     SubjectType.journey,
     SubjectType.agreement,
     SubjectType.conflict,
+    SubjectType.discovered_arc,
 )
 
 
@@ -671,7 +731,10 @@ async def sweep(session: AsyncSession, cursor: SweepCursor, batch: int) -> int:
         statement = statement.where(model.id > cursor.after)
     ids = list((await session.scalars(statement)).all())
     subjects = Subjects()
-    subjects.add(subject_type, ids)
+    if subject_type is SubjectType.discovered_arc:
+        subjects.add_arcs(await arc_subjects.of_logs(session, ids))  # ``ids`` are its logs'
+    else:
+        subjects.add(subject_type, ids)
     await refresh(session, subjects)
     if len(ids) < batch:
         cursor.position, cursor.after = (cursor.position + 1) % len(SWEEP_ORDER), None

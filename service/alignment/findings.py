@@ -1,4 +1,5 @@
-"""Goal-silo gotchas (docs/method.md §9): eleven rules over a snapshot of the company.
+"""Goal-silo gotchas (docs/method.md §9), and the two discovery rules of §10, over a snapshot
+of the company.
 
 Pure: the service loads the facts, these functions decide what fires. Every finding names
 its rule, severity (1–3), subject, a plain explanation and the remedy, with the evidence.
@@ -18,6 +19,11 @@ from service.core.fields import format_duration
 BUFFER_RATE = 0.10
 BUFFER_MIN_EVENTS = 10
 SURVEY_FATIGUE_UNITS = 3
+# Discovery (§10), as integer percentages so a share is compared exactly.
+UNREGISTERED_SHARE_PERCENT = 5
+UNREGISTERED_MIN_TRANSFERS = 50
+PING_PONG_SHARE_PERCENT = 10
+PING_PONG_MIN = 5
 
 
 @dataclass(frozen=True)
@@ -67,6 +73,35 @@ class ConflictFacts:
     incentive_b: float
 
 
+@dataclass(frozen=True)
+class ArcFacts:
+    """An arc A -> B discovered in an event log, with the registered unit keys its two unit
+    names map to (whether or not such units exist yet)."""
+
+    key: str  # the finding's subject key: "<log>/<A> -> <B>", at most 200 characters
+    log: str
+    source: str
+    target: str
+    from_unit: str
+    to_unit: str
+    transfers: int
+    cases: int
+    ping_pongs: int
+    log_transfers: int
+
+
+def is_discovery_candidate(
+    transfers: int, cases: int, ping_pongs: int, log_transfers: int
+) -> bool:
+    """Whether either discovery rule could fire on an arc with these counts, whatever is
+    registered: the arcs worth loading (the SQL in arc_subjects.py says the same)."""
+    return (
+        transfers >= UNREGISTERED_MIN_TRANSFERS
+        or transfers * 100 >= UNREGISTERED_SHARE_PERCENT * log_transfers
+        or (ping_pongs >= PING_PONG_MIN and ping_pongs * 100 >= PING_PONG_SHARE_PERCENT * cases)
+    )
+
+
 @dataclass
 class Snapshot:
     units: Sequence[UnitFacts]
@@ -76,6 +111,7 @@ class Snapshot:
     agreements: Sequence[AgreementFacts]
     conflicts: Sequence[ConflictFacts]
     journeys: dict[str, str] = field(default_factory=dict)  # key → name
+    arcs: Sequence[ArcFacts] = ()
 
 
 @dataclass(frozen=True)
@@ -451,4 +487,75 @@ def _no_timing_standard(s: Snapshot) -> Iterable[Finding]:
             "occurrences can ever be late: timing gaps cannot even be seen.",
             f"Agree with {h.to_unit} how soon it needs {h.key}, and set expected_within.",
             {"from_unit": h.from_unit, "to_unit": h.to_unit},
+        )
+
+
+def _arc_severity(arc: ArcFacts, s: Snapshot) -> int:
+    """3 when one of the arc's units owns a touchpoint that is a moment of truth."""
+    ends = {arc.from_unit, arc.to_unit}
+    return 3 if any(t.moment_of_truth and t.owner in ends for t in s.touchpoints) else 2
+
+
+def _arc_evidence(arc: ArcFacts) -> dict[str, Any]:
+    return {
+        "log": arc.log,
+        "source": arc.source,
+        "target": arc.target,
+        "from_unit": arc.from_unit,
+        "to_unit": arc.to_unit,
+        "transfers": arc.transfers,
+        "log_transfers": arc.log_transfers,
+        "cases": arc.cases,
+        "ping_pongs": arc.ping_pongs,
+    }
+
+
+@rule("unregistered-handoff")
+def _unregistered_handoff(s: Snapshot) -> Iterable[Finding]:
+    registered = {(h.from_unit, h.to_unit) for h in s.handoffs if h.status == "active"}
+    for arc in s.arcs:
+        if (arc.from_unit, arc.to_unit) in registered:
+            continue
+        large = arc.transfers * 100 >= UNREGISTERED_SHARE_PERCENT * arc.log_transfers
+        if not large and arc.transfers < UNREGISTERED_MIN_TRANSFERS:
+            continue
+        share = arc.transfers / arc.log_transfers
+        yield Finding(
+            "unregistered-handoff",
+            _arc_severity(arc, s),
+            "discovered_arc",
+            arc.key,
+            f"In the log {arc.log}, cases pass from {arc.source} to {arc.target} "
+            f"{arc.transfers} times ({share:.0%} of the log's transfers, in {arc.cases} cases), "
+            f"yet no active handoff is registered from {arc.from_unit} to {arc.to_unit}. Nobody "
+            "has agreed what the receiving unit needs or how soon: the seam the customer "
+            "crosses is invisible to both silos.",
+            f"Adopt the arc as a handoff (POST /v1/event-logs/{arc.log}/handoffs/adopt), or "
+            f"register one from {arc.from_unit} to {arc.to_unit}, and agree its timing "
+            "standard with the receiving unit.",
+            {**_arc_evidence(arc), "share": round(share, 4)},
+        )
+
+
+@rule("ping-pong")
+def _ping_pong(s: Snapshot) -> Iterable[Finding]:
+    for arc in s.arcs:
+        if arc.ping_pongs < PING_PONG_MIN:
+            continue
+        if arc.ping_pongs * 100 < PING_PONG_SHARE_PERCENT * arc.cases:
+            continue
+        share = arc.ping_pongs / arc.cases
+        yield Finding(
+            "ping-pong",
+            _arc_severity(arc, s),
+            "discovered_arc",
+            arc.key,
+            f"In the log {arc.log}, {arc.ping_pongs} times a case went from {arc.source} to "
+            f"{arc.target} and straight back ({share:.0%} of the {arc.cases} cases through "
+            f"the arc). Work that returns was not what {arc.target} needed, and the customer "
+            "waits through every round trip.",
+            f"Agree with {arc.target} what a complete handoff from {arc.source} contains, "
+            "review the returned cases together, and measure the returns as a goal both "
+            "units share.",
+            {**_arc_evidence(arc), "ping_pong_share": round(share, 4)},
         )

@@ -19,7 +19,7 @@ from service.core.config import Settings
 from service.core.errors import Conflict, Invalid, NotFoundFor
 from service.core.fields import EXTERNAL_ID_PATTERN, format_duration
 from service.core.permissions import Action, Principal
-from service.event_logs import repository
+from service.event_logs import arc_subjects, repository
 from service.event_logs import service as event_logs_service
 from service.event_logs.errors import hidden_from_partners
 from service.event_logs.keys import derive_key
@@ -82,6 +82,7 @@ async def adopt(
     # Remembered on the log, so conformance maps these names to the same units.
     chosen = {**log.mapping.get("units", {}), data.source: from_key, data.target: to_key}
     log.mapping = {**log.mapping, "units": chosen}
+    await arc_subjects.remap_units(session, log.id, chosen)
     expected = data.expected_within or readable(timedelta(microseconds=arc.wait_p80_us))
     handoff = await _handoff(session, principal, data, from_key, to_key, expected)
 

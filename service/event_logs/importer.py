@@ -28,11 +28,12 @@ import structlog
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from service.alignment import finding_service
 from service.core.db import is_unique_violation, transaction
 from service.core.errors import Conflict, DomainError, Invalid, KeyExists
 from service.core.permissions import Action, Principal
 from service.core.types import utcnow
-from service.event_logs import repository
+from service.event_logs import arc_subjects, repository
 from service.event_logs import service as event_logs_service
 from service.event_logs.constants import MAX_REPORTED_REJECTIONS, LogFormat, LogStatus
 from service.event_logs.errors import hidden_from_partners
@@ -377,6 +378,9 @@ class _Job:
             )
             log.status = LogStatus.ready.value
             log.finished_at = utcnow()
+            log.transfers = log.discovered["transfers"]
+            await arc_subjects.record_units(session, log)
+            await finding_service.refresh_logs(session, [log.id])
             # In the transaction that makes the log ready: subscribers hear of it exactly
             # when GET shows it (partners see no event log, so it concerns none of them).
             await webhooks.emit(

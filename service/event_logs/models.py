@@ -30,6 +30,9 @@ class EventLog(IdMixin, TimestampMixin, table=True):
     events: int = Field(default=0, sa_type=BigInteger)
     cases: int = Field(default=0, sa_type=BigInteger)
     units: int = Field(default=0, sa_type=BigInteger)
+    # Transfers without pause statuses, set when the log is ready: the share of its
+    # transfers an arc carries decides the unregistered-handoff finding.
+    transfers: int | None = Field(default=None, sa_type=BigInteger)
     rejected: int = Field(default=0, sa_type=BigInteger)
     # The first rejected rows: [{"line": n, "reason": "..."}]
     rejections: list = Field(default_factory=list, sa_type=JSON)
@@ -79,5 +82,19 @@ class EventLogArc(SQLModel, table=True):
     wait_max_us: int = Field(sa_type=BigInteger)
 
 
+class EventLogUnit(SQLModel, table=True):
+    """A unit name that takes part in a transfer of a ready log, and the registered unit key
+    it maps to (the key adopt chose for it, else the derived one: keys.py). Indexed by key,
+    so a change to a registered unit finds the discovered arcs it touches in every log."""
+
+    __tablename__ = "event_log_units"
+
+    log_id: UUID = Field(foreign_key="event_logs.id", ondelete="CASCADE", primary_key=True)
+    name: str = Field(max_length=MAX_VALUE_LENGTH, primary_key=True)
+    unit_key: str = Field(max_length=64, index=True)
+
+
 # Listing: newest first.
 Index("ix_event_logs_created_at", EventLog.created_at, EventLog.id)
+# The arcs that end at a unit (the primary key finds those that start at one).
+Index("ix_event_log_arcs_dst", EventLogArc.log_id, EventLogArc.dst)

@@ -12,6 +12,7 @@ from uuid import UUID
 import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from service.alignment import finding_service
 from service.core.errors import Conflict, Invalid, NotFoundFor
 from service.core.pagination import InvalidCursor, PageRequest, paginate
 from service.core.permissions import Action, Principal
@@ -82,6 +83,7 @@ async def delete(session: AsyncSession, principal: Principal, key: str) -> None:
     log = await repository.get_by_key(session, key)
     if log is None:
         raise NotFoundFor(RESOURCE, key)
+    await finding_service.forget_logs(session, [log.id])
     await repository.delete_rows(session, log.id)
     await session.delete(log)
     await session.flush()

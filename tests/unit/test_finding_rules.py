@@ -13,12 +13,14 @@ import pytest
 from service.alignment.findings import (
     RULES,
     AgreementFacts,
+    ArcFacts,
     ConflictFacts,
     HandoffFacts,
     Snapshot,
     TouchpointFacts,
     UnitFacts,
     evaluate,
+    is_discovery_candidate,
     longest_chain,
     upstream_depths,
 )
@@ -29,7 +31,8 @@ HOUR = timedelta(hours=1)
 
 
 def snapshot(
-    units=(), touchpoints=(), handoffs=(), goals=(), agreements=(), conflicts=(), journeys=None
+    units=(), touchpoints=(), handoffs=(), goals=(), agreements=(), conflicts=(), journeys=None,
+    arcs=(),
 ) -> Snapshot:
     return Snapshot(
         units=list(units),
@@ -39,6 +42,7 @@ def snapshot(
         agreements=list(agreements),
         conflicts=list(conflicts),
         journeys=journeys or {},
+        arcs=list(arcs),
     )
 
 
@@ -81,11 +85,12 @@ def fired(rule: str, s: Snapshot) -> dict[str, int]:
     return {f.subject: f.severity for f in findings}
 
 
-def test_the_eleven_rules_of_the_method():
+def test_the_eleven_rules_of_the_method_and_the_two_of_discovery():
     assert set(RULES) == {
         "upstream-unlinked", "buffering", "ends-without-means", "survey-fatigue",
         "enticement-only", "investor-only", "heroics", "partner-financial-only",
         "unfunded-counterweight", "promise-overrun", "no-timing-standard",
+        "unregistered-handoff", "ping-pong",
     }
 
 
@@ -575,3 +580,107 @@ class TestEvaluate:
 
     def test_one_rule(self):
         assert [f.subject for f in evaluate(self.SNAPSHOT, ["no-timing-standard"])] == ["a", "b"]
+
+
+# Discovery (§10) -----------------------------------------------------------------------------
+
+
+def arc(
+    transfers: int,
+    log_transfers: int,
+    *,
+    cases: int | None = None,
+    ping_pongs: int = 0,
+    from_unit: str = "desk",
+    to_unit: str = "ops",
+) -> ArcFacts:
+    return ArcFacts(
+        key=f"log/{from_unit} -> {to_unit}", log="log", source=from_unit.title(),
+        target=to_unit.title(), from_unit=from_unit, to_unit=to_unit, transfers=transfers,
+        cases=transfers if cases is None else cases, ping_pongs=ping_pongs,
+        log_transfers=log_transfers,
+    )
+
+
+class TestUnregisteredHandoff:
+    @pytest.mark.parametrize(
+        ("transfers", "log_transfers", "fires"),
+        [
+            (5, 100, True),  # exactly 5% of the log's transfers
+            (5, 101, False),  # 4.95%
+            (50, 10_000, True),  # 0.5%, but 50 transfers
+            (49, 10_000, False),
+            (1, 1, True),
+        ],
+    )
+    def test_a_share_of_five_percent_or_fifty_transfers(self, transfers, log_transfers, fires):
+        found = fired("unregistered-handoff", snapshot(arcs=[arc(transfers, log_transfers)]))
+        assert found == ({"log/desk -> ops": 2} if fires else {})
+
+    def test_an_active_handoff_between_the_units_registers_the_arc(self):
+        s = snapshot(arcs=[arc(10, 10)], handoffs=[handoff("h", "desk", "ops")])
+        assert fired("unregistered-handoff", s) == {}
+
+    @pytest.mark.parametrize(
+        "registered",
+        [
+            handoff("h", "desk", "ops", status="retired"),
+            handoff("h", "ops", "desk"),  # the other direction
+            handoff("h", "desk", "legal"),
+        ],
+    )
+    def test_a_retired_reversed_or_other_handoff_does_not(self, registered):
+        s = snapshot(arcs=[arc(10, 10)], handoffs=[registered])
+        assert fired("unregistered-handoff", s) == {"log/desk -> ops": 2}
+
+    @pytest.mark.parametrize("owner", ["desk", "ops"])
+    def test_severity_three_when_a_unit_of_the_arc_owns_a_moment_of_truth(self, owner):
+        s = snapshot(arcs=[arc(10, 10)], touchpoints=[touchpoint("t", owner=owner, moment=True)])
+        assert fired("unregistered-handoff", s) == {"log/desk -> ops": 3}
+
+    def test_a_touchpoint_that_is_no_moment_of_truth_or_of_another_unit_keeps_two(self):
+        s = snapshot(
+            arcs=[arc(10, 10)],
+            touchpoints=[
+                touchpoint("t", owner="desk"),
+                touchpoint("u", owner="legal", moment=True),
+            ],
+        )
+        assert fired("unregistered-handoff", s) == {"log/desk -> ops": 2}
+
+
+class TestPingPong:
+    @pytest.mark.parametrize(
+        ("ping_pongs", "cases", "fires"),
+        [
+            (5, 50, True),  # exactly 10% of the cases through the arc, and 5
+            (5, 51, False),  # 9.8%
+            (4, 4, False),  # every case, but fewer than 5
+            (9, 10, True),
+        ],
+    )
+    def test_ten_percent_of_the_arcs_cases_and_at_least_five(self, ping_pongs, cases, fires):
+        s = snapshot(
+            arcs=[arc(cases, cases, cases=cases, ping_pongs=ping_pongs)],
+            handoffs=[handoff("h", "desk", "ops")],  # registered or not: the rule is the same
+        )
+        assert fired("ping-pong", s) == ({"log/desk -> ops": 2} if fires else {})
+
+    def test_severity_three_when_a_unit_of_the_arc_owns_a_moment_of_truth(self):
+        s = snapshot(
+            arcs=[arc(10, 10, ping_pongs=5)],
+            touchpoints=[touchpoint("t", owner="ops", moment=True)],
+        )
+        assert fired("ping-pong", s) == {"log/desk -> ops": 3}
+
+
+@pytest.mark.parametrize(
+    ("transfers", "cases", "ping_pongs", "log_transfers"),
+    [(t, c, p, n) for t in (1, 5, 49, 50) for c in (1, 5, 50) for p in (0, 4, 5) for n in (50, 200)
+     if c <= t <= n],
+)
+def test_only_candidates_can_fire_whatever_is_registered(transfers, cases, ping_pongs, log_transfers):
+    """The loader reads only arcs ``is_discovery_candidate`` admits: no other arc may fire."""
+    a = arc(transfers, log_transfers, cases=cases, ping_pongs=ping_pongs)
+    fires = evaluate(snapshot(arcs=[a]), ["unregistered-handoff", "ping-pong"])
+    assert bool(fires) == is_discovery_candidate(transfers, cases, ping_pongs, log_transfers)

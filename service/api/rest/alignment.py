@@ -182,7 +182,8 @@ async def list_findings(
         Query(
             max_length=220,
             description="A subject's key, or `<type>:<key>` (e.g. `handoff:kyc`); a conflict's "
-            "key is its id.",
+            "key is its id, a discovered arc's `<log>/<from> -> <to>` (e.g. "
+            "`discovered_arc:support/Front Desk -> Billing`).",
         ),
     ] = None,
 ) -> Page[FindingRead]:
