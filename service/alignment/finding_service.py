@@ -17,7 +17,7 @@ it also fills the table after an upgrade. ``refresh_all`` evaluates the whole co
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -43,7 +43,6 @@ from service.core.sql import in_ids
 from service.core.types import utcnow
 from service.event_logs import arc_subjects
 from service.event_logs.arc_subjects import ArcRef
-from service.event_logs.models import EventLog
 from service.goals.models import Goal
 from service.handoffs.models import Handoff
 from service.journeys.models import Journey, Touchpoint
@@ -68,8 +67,6 @@ MODELS: dict[SubjectType, Any] = {
     SubjectType.touchpoint: Touchpoint,
     SubjectType.agreement: PartnerAgreement,
     SubjectType.conflict: Conflict,
-    # Discovered arcs have no row id: the sweep walks their logs (``_sweep_subjects``).
-    SubjectType.discovered_arc: EventLog,
 }
 
 
@@ -78,15 +75,16 @@ class Subjects:
     """Row ids by subject type: what a refresh re-evaluates."""
 
     ids: dict[SubjectType, set[UUID]] = field(default_factory=lambda: defaultdict(set))
-    # A discovered arc's id is derived from these, so it can only be loaded through them.
-    arcs: dict[UUID, ArcRef] = field(default_factory=dict)
+    # Discovered arcs by subject id, with their facts: an arc's id is derived, so it cannot
+    # be loaded by id; its facts do not change with the registry writes that reach it.
+    arcs: dict[UUID, finding_rules.ArcFacts] = field(default_factory=dict)
 
     def add(self, subject_type: SubjectType, ids: Iterable[UUID | None]) -> None:
         self.ids[subject_type].update(i for i in ids if i is not None)
 
-    def add_arcs(self, refs: Iterable[ArcRef]) -> None:
-        for ref in refs:
-            self.arcs[ref.subject_id] = ref
+    def add_arcs(self, arcs: Mapping[ArcRef, finding_rules.ArcFacts]) -> None:
+        for ref, facts in arcs.items():
+            self.arcs[ref.subject_id] = facts
             self.ids[SubjectType.discovered_arc].add(ref.subject_id)
 
     def __or__(self, other: Subjects) -> Subjects:
@@ -199,19 +197,25 @@ async def refresh_conflicts(session: AsyncSession, conflict_ids: Iterable[UUID])
     await refresh(session, subjects)
 
 
+#: Discovered arcs judged (or forgotten) per statement batch: a large random log can hold
+#: a hundred thousand ping-pong arcs, and memory must stay flat.
+ARC_BATCH = 1000
+
+
 async def refresh_logs(session: AsyncSession, log_ids: Sequence[UUID]) -> None:
     """These event logs became ready: the findings of their discovered arcs."""
     await session.flush()
-    subjects = Subjects()
-    subjects.add_arcs(await arc_subjects.of_logs(session, log_ids))
-    await refresh(session, subjects)
+    async for arcs in arc_subjects.pages(session, log_ids, ARC_BATCH):
+        subjects = Subjects()
+        subjects.add_arcs(arcs)
+        await refresh(session, subjects)
 
 
 async def forget_logs(session: AsyncSession, log_ids: Sequence[UUID]) -> None:
     """These event logs are about to go: their discovered arcs' findings clear."""
     await session.flush()
-    arcs = await arc_subjects.of_logs(session, log_ids)
-    await forget_subjects(session, SubjectType.discovered_arc, [a.subject_id for a in arcs])
+    async for arcs in arc_subjects.pages(session, log_ids, ARC_BATCH):
+        await forget_subjects(session, SubjectType.discovered_arc, [a.subject_id for a in arcs])
 
 
 async def refresh_around(session: AsyncSession, **rows: Iterable[UUID]) -> None:
@@ -308,14 +312,10 @@ async def evaluate_everything(
     ):
         subject_ids.update({(subject_type.value, row.key): row.id for row in rows})
     subject_ids.update({(SubjectType.conflict.value, str(c.id)): c.id for c in structure.conflicts})
-    subject_ids.update(_arc_subject_ids(arcs))
+    subject_ids.update(
+        {(SubjectType.discovered_arc.value, a.key): ref.subject_id for ref, a in arcs.items()}
+    )
     return finding_rules.evaluate(snapshot), subject_ids
-
-
-def _arc_subject_ids(
-    arcs: dict[ArcRef, finding_rules.ArcFacts],
-) -> dict[tuple[str, str], UUID]:
-    return {(SubjectType.discovered_arc.value, a.key): ref.subject_id for ref, a in arcs.items()}
 
 
 def _summed(stats: dict[tuple[UUID, int], EventStats], handoff_id: UUID) -> EventStats:
@@ -346,14 +346,11 @@ async def _partial_snapshot(
     subject_goal_ids = subjects.of(SubjectType.goal)
     conflicts = await repository.conflict_facts_by_ids(session, subjects.of(SubjectType.conflict))
     unit_ids, journey_ids = [u.id for u in units], [j.id for j in journeys]
-    arcs = await arc_subjects.by_refs(
-        session,
-        [ref for i, ref in subjects.arcs.items() if i in subjects.ids[SubjectType.discovered_arc]],
-    )
+    arcs = [subjects.arcs[i] for i in subjects.of(SubjectType.discovered_arc) if i in subjects.arcs]
     arc_unit_ids = list(
         (
             await core_repository.ids_by_key(
-                session, Unit, {k for a in arcs.values() for k in (a.from_unit, a.to_unit)}
+                session, Unit, {k for a in arcs for k in (a.from_unit, a.to_unit)}
             )
         ).values()
     )
@@ -454,7 +451,7 @@ async def _partial_snapshot(
             for c in conflicts
         ],
         journeys={j.key: j.name for j in journeys},
-        arcs=list(arcs.values()),
+        arcs=arcs,
     )
     subject_ids: dict[tuple[str, str], UUID] = {}
     for subject_type, rows in (
@@ -470,7 +467,13 @@ async def _partial_snapshot(
     ):
         subject_ids.update({(subject_type.value, row.key): row.id for row in rows})
     subject_ids.update({(SubjectType.conflict.value, str(c.id)): c.id for c in conflicts})
-    subject_ids.update(_arc_subject_ids(arcs))
+    subject_ids.update(
+        {
+            (SubjectType.discovered_arc.value, a.key): i
+            for i, a in subjects.arcs.items()
+            if i in subjects.ids[SubjectType.discovered_arc]
+        }
+    )
     return _Evaluated(snapshot, subject_ids)
 
 
@@ -713,10 +716,11 @@ SWEEP_ORDER = (
 
 @dataclass
 class SweepCursor:
-    """Where the sweep stands: the subject type it walks and the last id it refreshed."""
+    """Where the sweep stands: the subject type it walks and the last id it refreshed (for
+    discovered arcs, which have no id, the last arc)."""
 
     position: int = 0
-    after: UUID | None = None
+    after: UUID | ArcRef | None = None
 
 
 async def sweep(session: AsyncSession, cursor: SweepCursor, batch: int) -> int:
@@ -725,19 +729,24 @@ async def sweep(session: AsyncSession, cursor: SweepCursor, batch: int) -> int:
     every finding in line with the clock (buffering's window) and with rows written before
     findings were kept."""
     subject_type = SWEEP_ORDER[cursor.position % len(SWEEP_ORDER)]
-    model = MODELS[subject_type]
-    statement = select(model.id).order_by(model.id).limit(batch)
-    if cursor.after is not None:
-        statement = statement.where(model.id > cursor.after)
-    ids = list((await session.scalars(statement)).all())
     subjects = Subjects()
+    last: UUID | ArcRef | None
     if subject_type is SubjectType.discovered_arc:
-        subjects.add_arcs(await arc_subjects.of_logs(session, ids))  # ``ids`` are its logs'
+        after = cursor.after if isinstance(cursor.after, ArcRef) else None
+        arcs = await arc_subjects.page(session, after=after, limit=batch)
+        subjects.add_arcs(arcs)
+        count, last = len(arcs), next(reversed(arcs), None)
     else:
+        model = MODELS[subject_type]
+        statement = select(model.id).order_by(model.id).limit(batch)
+        if cursor.after is not None:
+            statement = statement.where(model.id > cursor.after)
+        ids = list((await session.scalars(statement)).all())
         subjects.add(subject_type, ids)
+        count, last = len(ids), ids[-1] if ids else None
     await refresh(session, subjects)
-    if len(ids) < batch:
+    if count < batch:
         cursor.position, cursor.after = (cursor.position + 1) % len(SWEEP_ORDER), None
     else:
-        cursor.after = ids[-1]
-    return len(ids)
+        cursor.after = last
+    return count

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID, uuid5
@@ -132,33 +132,47 @@ async def of_logs(
     return _facts((await session.execute(statement)).all())
 
 
-async def by_refs(
-    session: AsyncSession, refs: Iterable[ArcRef]
+async def page(
+    session: AsyncSession,
+    *,
+    log_ids: Sequence[UUID] | None = None,
+    after: ArcRef | None = None,
+    limit: int,
 ) -> dict[ArcRef, finding_rules.ArcFacts]:
-    refs = list(refs)
-    if not refs:
-        return {}
-    statement = _candidates().where(
-        tuple_(EventLogArc.log_id, EventLogArc.src, EventLogArc.dst).in_(
-            [(r.log_id, r.source, r.target) for r in refs]
-        )
-    )
+    """The next ``limit`` candidate arcs after ``after``, in the arcs' primary-key order, of
+    these logs (of every ready log when None): a log of many candidates is judged a page at
+    a time, in bounded memory."""
+    arc_key = tuple_(EventLogArc.log_id, EventLogArc.src, EventLogArc.dst)
+    statement = _candidates().order_by(*arc_key.clauses).limit(limit)
+    if log_ids is not None:
+        statement = statement.where(in_ids(session, EventLogArc.log_id, log_ids))
+    if after is not None:
+        statement = statement.where(arc_key > tuple_(after.log_id, after.source, after.target))
     return _facts((await session.execute(statement)).all())
 
 
-async def touching(session: AsyncSession, unit_ids: Sequence[UUID]) -> list[ArcRef]:
+async def pages(
+    session: AsyncSession, log_ids: Sequence[UUID], limit: int
+) -> AsyncIterator[dict[ArcRef, finding_rules.ArcFacts]]:
+    after = None
+    while found := await page(session, log_ids=log_ids, after=after, limit=limit):
+        yield found
+        after = list(found)[-1]
+
+
+async def touching(
+    session: AsyncSession, unit_ids: Sequence[UUID]
+) -> dict[ArcRef, finding_rules.ArcFacts]:
     """The candidate arcs that start or end at one of these registered units, in any log."""
     if not unit_ids:
-        return []
-    sides = []
-    for side in (_SOURCE_UNIT, _TARGET_UNIT):
-        sides.append(
-            _candidates(EventLogArc.log_id, EventLogArc.src, EventLogArc.dst)
-            .join(Unit, Unit.key == side.unit_key)
-            .where(in_ids(session, Unit.id, unit_ids))
-        )
-    rows = (await session.execute(union(*sides))).all()
-    return [ArcRef(log_id, src, dst) for log_id, src, dst in rows]
+        return {}
+    sides = [
+        _candidates()
+        .join(Unit, Unit.key == side.unit_key)
+        .where(in_ids(session, Unit.id, unit_ids))
+        for side in (_SOURCE_UNIT, _TARGET_UNIT)
+    ]
+    return _facts((await session.execute(union(*sides))).all())
 
 
 # Keeping the unit mapping ---------------------------------------------------------------------

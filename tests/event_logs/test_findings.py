@@ -245,3 +245,18 @@ def test_long_subject_keys_are_cut_and_stay_distinct():
     assert len(key_a) == len(key_b) == 200
     assert key_a != key_b
     assert subject_key("log", "A", "B") == "log/A -> B"
+
+
+async def test_a_log_is_judged_and_forgotten_a_batch_of_arcs_at_a_time(
+    client, keys, session, monkeypatch
+):
+    monkeypatch.setattr(finding_service, "ARC_BATCH", 1)
+    await import_log(client, keys, key="desk", body=ping_pong_log(20, 6))
+
+    stored = await stored_open(session)
+    assert len(stored) == 4 + 1  # four unregistered arcs, one of them ping-pongs
+    assert stored == await evaluated(session)
+
+    response = await client.delete("/v1/event-logs/desk", headers=await keys.writer())
+    assert response.status_code == 204, response.text
+    assert await stored_open(session) == set()
