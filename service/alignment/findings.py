@@ -90,16 +90,25 @@ class ArcFacts:
     log_transfers: int
 
 
+def carries_enough(transfers: int, log_transfers: int) -> bool:
+    """unregistered-handoff's threshold: 5% of the log's transfers, or 50 transfers."""
+    return (
+        transfers >= UNREGISTERED_MIN_TRANSFERS
+        or transfers * 100 >= UNREGISTERED_SHARE_PERCENT * log_transfers
+    )
+
+
+def returns_enough(ping_pongs: int, cases: int) -> bool:
+    """ping-pong's threshold: 5 ping-pongs, and 10% of the cases through the arc."""
+    return ping_pongs >= PING_PONG_MIN and ping_pongs * 100 >= PING_PONG_SHARE_PERCENT * cases
+
+
 def is_discovery_candidate(
     transfers: int, cases: int, ping_pongs: int, log_transfers: int
 ) -> bool:
     """Whether either discovery rule could fire on an arc with these counts, whatever is
     registered: the arcs worth loading (the SQL in arc_subjects.py says the same)."""
-    return (
-        transfers >= UNREGISTERED_MIN_TRANSFERS
-        or transfers * 100 >= UNREGISTERED_SHARE_PERCENT * log_transfers
-        or (ping_pongs >= PING_PONG_MIN and ping_pongs * 100 >= PING_PONG_SHARE_PERCENT * cases)
-    )
+    return carries_enough(transfers, log_transfers) or returns_enough(ping_pongs, cases)
 
 
 @dataclass
@@ -516,8 +525,7 @@ def _unregistered_handoff(s: Snapshot) -> Iterable[Finding]:
     for arc in s.arcs:
         if (arc.from_unit, arc.to_unit) in registered:
             continue
-        large = arc.transfers * 100 >= UNREGISTERED_SHARE_PERCENT * arc.log_transfers
-        if not large and arc.transfers < UNREGISTERED_MIN_TRANSFERS:
+        if not carries_enough(arc.transfers, arc.log_transfers):
             continue
         share = arc.transfers / arc.log_transfers
         yield Finding(
@@ -540,9 +548,7 @@ def _unregistered_handoff(s: Snapshot) -> Iterable[Finding]:
 @rule("ping-pong")
 def _ping_pong(s: Snapshot) -> Iterable[Finding]:
     for arc in s.arcs:
-        if arc.ping_pongs < PING_PONG_MIN:
-            continue
-        if arc.ping_pongs * 100 < PING_PONG_SHARE_PERCENT * arc.cases:
+        if not returns_enough(arc.ping_pongs, arc.cases):
             continue
         share = arc.ping_pongs / arc.cases
         yield Finding(
