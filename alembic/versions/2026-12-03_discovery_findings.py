@@ -34,6 +34,10 @@ def upgrade() -> None:
             op.f("ck_findings_subject_type"), _subject_check(SUBJECTS_AFTER)
         )
     op.add_column("event_logs", sa.Column("transfers", sa.BigInteger(), nullable=True))
+    # Left empty: the findings sweep judges the arcs of logs that have none.
+    op.add_column(
+        "event_logs", sa.Column("arcs_judged_at", sa.DateTime(timezone=True), nullable=True)
+    )
     op.create_table(
         "event_log_units",
         sa.Column("log_id", sa.Uuid(), nullable=False),
@@ -53,8 +57,8 @@ def upgrade() -> None:
 
 
 def _backfill_ready_logs() -> None:
-    """Logs made ready before this revision: their transfers and their units' keys. Their
-    findings are evaluated by the findings sweep (or POST /v1/findings/refresh)."""
+    """Logs made ready before this revision: their transfers and their units' keys. The
+    findings sweep then judges their arcs (or POST /v1/findings/refresh does)."""
     bind = op.get_bind()
     logs = sa.table(
         "event_logs",
@@ -100,6 +104,7 @@ def downgrade() -> None:
     op.drop_index("ix_event_log_units_unit_key", table_name="event_log_units")
     op.drop_table("event_log_units")
     with op.batch_alter_table("event_logs") as batch:
+        batch.drop_column("arcs_judged_at")
         batch.drop_column("transfers")
     with op.batch_alter_table("findings") as batch:
         batch.drop_constraint(op.f("ck_findings_subject_type"), type_="check")

@@ -724,29 +724,45 @@ class SweepCursor:
 
 
 async def sweep(session: AsyncSession, cursor: SweepCursor, batch: int) -> int:
-    """Re-evaluate the next ``batch`` subjects (in id order, one type after another) and move
-    ``cursor`` past them; returns how many were refreshed. A full turn of the sweep brings
+    """Re-evaluate the next ``batch`` subjects (in id order, one type after another; last, the
+    arcs of logs never judged) and move ``cursor`` past them; returns how many were refreshed. A full turn of the sweep brings
     every finding in line with the clock (buffering's window) and with rows written before
     findings were kept."""
     subject_type = SWEEP_ORDER[cursor.position % len(SWEEP_ORDER)]
-    subjects = Subjects()
-    last: UUID | ArcRef | None
     if subject_type is SubjectType.discovered_arc:
-        after = cursor.after if isinstance(cursor.after, ArcRef) else None
-        arcs = await arc_subjects.page(session, after=after, limit=batch)
-        subjects.add_arcs(arcs)
-        count, last = len(arcs), next(reversed(arcs), None)
-    else:
-        model = MODELS[subject_type]
-        statement = select(model.id).order_by(model.id).limit(batch)
-        if cursor.after is not None:
-            statement = statement.where(model.id > cursor.after)
-        ids = list((await session.scalars(statement)).all())
-        subjects.add(subject_type, ids)
-        count, last = len(ids), ids[-1] if ids else None
+        return await _sweep_unjudged_arcs(session, cursor, batch)
+    model = MODELS[subject_type]
+    statement = select(model.id).order_by(model.id).limit(batch)
+    if cursor.after is not None:
+        statement = statement.where(model.id > cursor.after)
+    ids = list((await session.scalars(statement)).all())
+    subjects = Subjects()
+    subjects.add(subject_type, ids)
     await refresh(session, subjects)
-    if count < batch:
+    if len(ids) < batch:
         cursor.position, cursor.after = (cursor.position + 1) % len(SWEEP_ORDER), None
     else:
-        cursor.after = last
-    return count
+        cursor.after = ids[-1]
+    return len(ids)
+
+
+async def _sweep_unjudged_arcs(session: AsyncSession, cursor: SweepCursor, batch: int) -> int:
+    """Arcs depend on no clock: the sweep judges only the arcs of logs that were ready
+    before findings were kept, a page at a time, and moves on when none is left."""
+    log_id = await arc_subjects.next_unjudged_log(session)
+    if log_id is None:
+        cursor.position, cursor.after = (cursor.position + 1) % len(SWEEP_ORDER), None
+        return 0
+    after = cursor.after if isinstance(cursor.after, ArcRef) else None
+    if after is not None and after.log_id != log_id:
+        after = None
+    arcs = await arc_subjects.page(session, log_ids=[log_id], after=after, limit=batch)
+    subjects = Subjects()
+    subjects.add_arcs(arcs)
+    await refresh(session, subjects)
+    if len(arcs) < batch:
+        await arc_subjects.mark_judged(session, log_id)  # the next call takes the next log
+        cursor.after = None
+    else:
+        cursor.after = next(reversed(arcs))
+    return len(arcs)

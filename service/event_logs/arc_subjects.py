@@ -26,6 +26,7 @@ from sqlalchemy.orm import aliased
 
 from service.alignment import findings as finding_rules
 from service.core.sql import in_ids
+from service.core.types import utcnow
 from service.event_logs.constants import LogStatus
 from service.event_logs.keys import derive_key
 from service.event_logs.models import EventLog, EventLogArc, EventLogUnit
@@ -173,6 +174,26 @@ async def touching(
         for side in (_SOURCE_UNIT, _TARGET_UNIT)
     ]
     return _facts((await session.execute(union(*sides))).all())
+
+
+async def next_unjudged_log(session: AsyncSession) -> UUID | None:
+    """A ready log whose arcs were never judged (it was ready before findings were kept)."""
+    statement = (
+        select(EventLog.id)
+        .where(EventLog.status == LogStatus.ready.value, EventLog.arcs_judged_at.is_(None))
+        .order_by(EventLog.id)
+        .limit(1)
+    )
+    return (await session.scalars(statement)).first()
+
+
+async def mark_judged(session: AsyncSession, log_id: UUID) -> None:
+    await session.execute(
+        update(EventLog)
+        .where(EventLog.id == log_id)
+        .values(arcs_judged_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
 
 
 # Keeping the unit mapping ---------------------------------------------------------------------

@@ -381,6 +381,7 @@ class _Job:
             log.transfers = log.discovered["transfers"]
             await arc_subjects.record_units(session, log)
             await finding_service.refresh_logs(session, [log.id])
+            log.arcs_judged_at = utcnow()
             # In the transaction that makes the log ready: subscribers hear of it exactly
             # when GET shows it (partners see no event log, so it concerns none of them).
             await webhooks.emit(

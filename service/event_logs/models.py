@@ -33,6 +33,9 @@ class EventLog(IdMixin, TimestampMixin, table=True):
     # Transfers without pause statuses, set when the log is ready: the share of its
     # transfers an arc carries decides the unregistered-handoff finding.
     transfers: int | None = Field(default=None, sa_type=BigInteger)
+    # When its arcs' findings were judged: when it became ready, or, for a log made ready
+    # before findings were kept, by the findings sweep (which looks for logs without it).
+    arcs_judged_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     rejected: int = Field(default=0, sa_type=BigInteger)
     # The first rejected rows: [{"line": n, "reason": "..."}]
     rejections: list = Field(default_factory=list, sa_type=JSON)

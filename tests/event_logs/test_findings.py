@@ -9,12 +9,14 @@ candidate and none a ping-pong.
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import select, update
 
 from service.alignment import finding_service
 from service.alignment.models import Finding
 from service.api_keys.service import SYSTEM
 from service.event_logs.arc_subjects import subject_key
 from service.event_logs.keys import derive_key
+from service.event_logs.models import EventLog
 from service.handoffs import service as handoffs_service
 from service.handoffs.schemas import HandoffUpdate
 from tests.alignment.test_finding_refresh import evaluated, stored_open
@@ -221,22 +223,39 @@ class TestStoredEqualsFullEvaluation:
         }
         assert stored == await evaluated(session)
 
-    async def test_the_sweep_finds_arcs_of_logs_ready_before_findings_were_kept(
+    async def test_the_sweep_judges_the_arcs_of_logs_ready_before_findings_were_kept(
         self, client, keys, session
     ):
         await import_log(client, keys)
         await import_log(client, keys, key="desk", body=ping_pong_log(20, 6))
+        # As an upgrade leaves them: ready, never judged, no finding.
         await session.execute(Finding.__table__.delete())
+        await session.execute(update(EventLog).values(arcs_judged_at=None))
 
-        cursor = finding_service.SweepCursor()
-        for _ in finding_service.SWEEP_ORDER:
-            while await finding_service.sweep(session, cursor, 1) == 1:
-                pass
+        await full_turns(session, batch=1)
 
         stored = await stored_open(session)
         # Every arc of both logs is unregistered; Desk -> Ops also ping-pongs.
         assert len([f for f in stored if f[1] == "discovered_arc"]) == len(ARCS) + 4 + 1
         assert stored == await evaluated(session)
+        judged = (await session.scalars(select(EventLog.arcs_judged_at))).all()
+        assert len(judged) == 2 and None not in judged
+
+    async def test_the_sweep_leaves_judged_logs_alone(self, client, keys, session):
+        """Arcs depend on no clock: once judged, a log is not judged again by every turn."""
+        await import_log(client, keys)
+        await session.execute(Finding.__table__.delete())
+
+        await full_turns(session, batch=1000)
+
+        assert await stored_open(session) == set()
+
+
+async def full_turns(session, batch: int, turns: int = 2) -> None:
+    cursor = finding_service.SweepCursor()
+    for _ in range(turns * len(finding_service.SWEEP_ORDER)):
+        while await finding_service.sweep(session, cursor, batch) == batch:
+            pass
 
 
 def test_long_subject_keys_are_cut_and_stay_distinct():
