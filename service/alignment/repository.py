@@ -75,9 +75,10 @@ async def event_stats(
     session: AsyncSession, window: Window, handoff_ids: Sequence[UUID] | None = None
 ) -> dict[tuple[UUID, int], EventStats]:
     e = HandoffEvent
+    # An event with no due time is never due (NULL <= as_of is not true): it stays out of D.
     due_by = e.due_at <= window.as_of
     delivered = e.delivered_at.is_not(None)
-    bucket = _bucket(e.due_at, window).label("bucket")
+    bucket = _bucket(e.placed_at, window).label("bucket")
     statement = (
         select(
             e.handoff_id,
@@ -86,13 +87,14 @@ async def event_stats(
             _flag(due_by).label("due"),
             _flag(and_(due_by, delivered, e.delivered_at <= e.due_at)).label("on_time"),
             _flag(and_(due_by, e.delivered_at.is_(None))).label("overdue"),
+            _flag(e.due_at.is_(None)).label("undated"),
             _flag(delivered).label("delivered"),
             _flag(and_(delivered, e.rework.is_(True))).label("reworked"),
             func.count(e.quality).label("rated"),
             func.sum(e.quality).label("quality_total"),
             _flag(e.customer_impact.is_(True)).label("impacted"),
         )
-        .where(_in_window(e.due_at, window))
+        .where(_in_window(e.placed_at, window))
         .group_by(*_grouping(e.handoff_id, bucket, window))
     )
     if handoff_ids is not None:
@@ -105,6 +107,7 @@ async def event_stats(
             due=int(row.due),
             on_time=int(row.on_time),
             overdue=int(row.overdue),
+            undated=int(row.undated),
             delivered=int(row.delivered),
             reworked=int(row.reworked),
             rated=rated,
@@ -207,7 +210,7 @@ async def medians(
     e = HandoffEvent
     base = and_(
         in_ids(session, e.handoff_id, handoff_ids),
-        _in_window(e.due_at, window),
+        _in_window(e.placed_at, window),
         e.delivered_at.is_not(None),
     )
     cycle = await _medians(session, seconds_between(e.started_at, e.delivered_at), base)

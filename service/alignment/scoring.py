@@ -23,10 +23,12 @@ KDA_MIN_RECORDS = 30
 
 @dataclass(frozen=True)
 class EventStats:
-    """Aggregates over a handoff's events whose ``due_at`` lies in the window."""
+    """Aggregates over a handoff's events placed in the window (``due_at``, or
+    ``started_at`` for an event with no due time)."""
 
     events: int = 0  # |E|
     due: int = 0  # |D|: due_at <= as_of
+    undated: int = 0  # in E with no due_at: never in D
     on_time: int = 0  # in D, delivered_at <= due_at
     overdue: int = 0  # in D, not delivered
     delivered: int = 0
@@ -117,7 +119,7 @@ def handoff_health(events: EventStats, reviews: ReviewStats) -> Score:
         events.on_time / events.due if events.due else None,
         events.due,
         WEIGHTS["timeliness"],
-        None if events.due else "no event due by as_of",
+        None if events.due else _no_timeliness(events),
         {"on_time": events.on_time, "late": events.due - events.on_time},
     )
     quality = Component(
@@ -152,6 +154,7 @@ def handoff_health(events: EventStats, reviews: ReviewStats) -> Score:
             "due": events.due,
             "on_time": events.on_time,
             "overdue": events.overdue,
+            "undated": events.undated,
             "rated": events.rated,
             "delivered": events.delivered,
             "reviews": reviews.count,
@@ -164,6 +167,12 @@ def handoff_health(events: EventStats, reviews: ReviewStats) -> Score:
         reason=None if health is not None else "no events or reviews in the window",
         details=details,
     )
+
+
+def _no_timeliness(events: EventStats) -> str:
+    if events.events and events.undated == events.events:
+        return "no event has a due time (the handoff has no timing standard)"
+    return "no event due by as_of"
 
 
 def handoff_weight(events: EventStats, health: Score) -> float:

@@ -658,7 +658,7 @@ async def get_case(session: AsyncSession, principal: Principal, case_ref: str) -
             wait = event.started_at - previous_delivery
         late = None
         finished = event.delivered_at or now
-        if finished > event.due_at:
+        if event.due_at is not None and finished > event.due_at:
             late = finished - event.due_at
         visible = not principal.is_partner or own in (handoff.from_unit_id, handoff.to_unit_id)
         if visible:

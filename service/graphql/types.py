@@ -451,7 +451,9 @@ class HandoffEvent:
     id: strawberry.ID
     external_id: str
     started_at: datetime
-    due_at: datetime
+    due_at: datetime | None = strawberry.field(
+        description="Null when the handoff has no timing standard and none was given."
+    )
     delivered_at: datetime | None
     quality: int | None
     rework: bool
@@ -571,7 +573,10 @@ class Handoff:
         found = await info.context.loaders.agreement.load(self.agreement_id)
         return Agreement.from_model(found) if found else None
 
-    @strawberry.field(description="Occurrences by due date (nested pages ≤ 100).")
+    @strawberry.field(
+        description="Occurrences by due date, or start for those with no due date "
+        "(nested pages ≤ 100)."
+    )
     async def events(
         self,
         info: Ctx,
@@ -586,7 +591,7 @@ class Handoff:
             rows = rows[: request.limit]
             cursor = None
             if more:
-                cursor = encode_cursor([rows[-1].due_at, rows[-1].id])
+                cursor = encode_cursor([rows[-1].placed_at, rows[-1].id])
             return Page(items=[HandoffEvent.from_model(e) for e in rows], next_cursor=cursor)
         async with info.context.db() as session:
             _, rows, cursor = await handoffs_service.list_events(

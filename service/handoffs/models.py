@@ -36,6 +36,10 @@ class Handoff(IdMixin, TimestampMixin, VersionMixin, table=True):
     status: str = Field(default=HandoffStatus.active.value, max_length=16)
 
 
+# The window is a range over placed_at; the rest are what the health aggregates count.
+HEALTH_COLUMNS = (
+    "handoff_id", "placed_at", "due_at", "delivered_at", "quality", "rework", "customer_impact"
+)
 OVERDUE_UNANNOUNCED = "delivered_at IS NULL AND overdue_notified_at IS NULL"
 
 
@@ -47,10 +51,7 @@ class HandoffEvent(IdMixin, table=True):
         UniqueConstraint("handoff_id", "external_id"),
         # Covers every column the handoff health aggregates read, so scoring a page of
         # handoffs is an index-only range scan instead of a pass over the whole table.
-        Index(
-            "ix_handoff_events_health",
-            "handoff_id", "due_at", "delivered_at", "quality", "rework", "customer_impact",
-        ),
+        Index("ix_handoff_events_health", *HEALTH_COLUMNS),
         Index("ix_handoff_events_case_ref", "case_ref"),
         # The webhooks' overdue scan: only pending events not yet announced are in it, so
         # the scan costs what is newly overdue, not what the table holds.
@@ -66,7 +67,11 @@ class HandoffEvent(IdMixin, table=True):
     handoff_id: UUID = Field(foreign_key="handoffs.id", ondelete="RESTRICT")
     external_id: str = Field(max_length=128)
     started_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
-    due_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    # None when the handoff has no timing standard and the sender gave no due time.
+    due_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # Where the event sits in time: due_at, or started_at when it has none (method §1).
+    # Stored, so a window is an index range on either database; written by placement().
+    placed_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
     delivered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     quality: int | None = Field(default=None)
     rework: bool = Field(default=False)
@@ -85,6 +90,11 @@ class HandoffEvent(IdMixin, table=True):
     overdue_notified_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+
+
+def placement(started_at: datetime, due_at: datetime | None) -> datetime:
+    """``placed_at`` of an event: when it was due, or when it started if it has no due time."""
+    return due_at if due_at is not None else started_at
 
 
 class HandoffReview(IdMixin, table=True):

@@ -104,12 +104,12 @@ async def first_events(
     status: EventStatus | None,
     now: datetime,
 ) -> list[HandoffEvent]:
-    """The first ``limit`` events of each handoff by (due_at, id), in one statement."""
+    """The first ``limit`` events of each handoff by (placed_at, id), in one statement."""
     if not handoff_ids:
         return []
     position = (
         func.row_number()
-        .over(partition_by=HandoffEvent.handoff_id, order_by=(HandoffEvent.due_at, HandoffEvent.id))
+        .over(partition_by=HandoffEvent.handoff_id, order_by=(HandoffEvent.placed_at, HandoffEvent.id))
         .label("position")
     )
     ranked = select(HandoffEvent.id.label("event_id"), position).where(
@@ -119,7 +119,7 @@ async def first_events(
         select(HandoffEvent)
         .join(ranked, ranked.c.event_id == HandoffEvent.id)
         .where(ranked.c.position <= limit)
-        .order_by(HandoffEvent.handoff_id, HandoffEvent.due_at, HandoffEvent.id)
+        .order_by(HandoffEvent.handoff_id, HandoffEvent.placed_at, HandoffEvent.id)
     )
     return list((await session.scalars(statement)).all())
 
@@ -129,8 +129,11 @@ def _status_filter(status: EventStatus | None, now: datetime) -> list[Any]:
         return [HandoffEvent.delivered_at.is_not(None)]
     if status is EventStatus.overdue:
         return [HandoffEvent.delivered_at.is_(None), HandoffEvent.due_at <= now]
-    if status is EventStatus.pending:
-        return [HandoffEvent.delivered_at.is_(None), HandoffEvent.due_at > now]
+    if status is EventStatus.pending:  # not yet due, or with no due time at all
+        return [
+            HandoffEvent.delivered_at.is_(None),
+            or_(HandoffEvent.due_at.is_(None), HandoffEvent.due_at > now),
+        ]
     return []
 
 
@@ -231,20 +234,16 @@ async def list_events(
     status: EventStatus | None,
     case_ref: str | None,
     now: datetime,
-    due_from: datetime | None = None,
-    due_to: datetime | None = None,
 ) -> tuple[list[HandoffEvent], str | None]:
+    """A page of a handoff's events by when they were due (started, for those with no due
+    time: ``placed_at``), then id."""
     statement = select(HandoffEvent).where(
         HandoffEvent.handoff_id == handoff_id, *_status_filter(status, now)
     )
     if case_ref is not None:
         statement = statement.where(HandoffEvent.case_ref == case_ref)
-    if due_from is not None:
-        statement = statement.where(HandoffEvent.due_at >= due_from)
-    if due_to is not None:
-        statement = statement.where(HandoffEvent.due_at < due_to)
     return await paginate(
-        session, statement, order_by=[HandoffEvent.due_at, HandoffEvent.id], page=page
+        session, statement, order_by=[HandoffEvent.placed_at, HandoffEvent.id], page=page
     )
 
 

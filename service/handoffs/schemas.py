@@ -77,7 +77,10 @@ class HandoffRead(ReadModel):
 class EventUpsert(InputModel):
     started_at: Timestamp
     due_at: Timestamp | None = Field(
-        default=None, description="Defaults to started_at + the handoff's expected_within."
+        default=None,
+        description="Defaults to started_at + the handoff's expected_within. Without either, "
+        "the event has no due time: it counts in quality, rework, buffering and cycle time, "
+        "never in timeliness, and belongs to a score's window by its started_at.",
     )
     delivered_at: Timestamp | None = None
     quality: Rating | None = Field(default=None, description="The recipient's rating, 1–5.")
@@ -140,7 +143,9 @@ class EventRead(ReadModel):
     handoff: str
     external_id: str
     started_at: datetime
-    due_at: datetime
+    due_at: datetime | None = Field(
+        description="Null when the handoff has no timing standard and none was given."
+    )
     delivered_at: datetime | None
     quality: int | None
     rework: bool
@@ -180,10 +185,13 @@ INTERNAL_SOURCE = "internal"
 HIDDEN_SOURCE = "(another unit)"  # a writer the reader may not see, as case paths name it
 
 
-def event_status(due_at: datetime, delivered_at: datetime | None, now: datetime) -> EventStatus:
+def event_status(
+    due_at: datetime | None, delivered_at: datetime | None, now: datetime
+) -> EventStatus:
+    """An event with no due time is never overdue: pending until delivered."""
     if delivered_at is not None:
         return EventStatus.delivered
-    return EventStatus.overdue if due_at <= now else EventStatus.pending
+    return EventStatus.overdue if due_at is not None and due_at <= now else EventStatus.pending
 
 
 def default_due(started_at: datetime, expected_within: timedelta | None) -> datetime | None:

@@ -30,7 +30,7 @@ from service.core.telemetry import EVENTS_INGESTED
 from service.core.types import utcnow
 from service.handoffs import repository
 from service.handoffs.constants import EventStatus, HandoffStatus
-from service.handoffs.models import Handoff, HandoffEvent, HandoffReview
+from service.handoffs.models import Handoff, HandoffEvent, HandoffReview, placement
 from service.handoffs.schemas import (
     FAST_BULK_EVENT,
     HIDDEN_SOURCE,
@@ -59,6 +59,7 @@ EVENT_UPSERT = UpsertSpec(
     compare_columns=(
         "started_at",
         "due_at",
+        "placed_at",  # follows started_at and due_at (handoffs.models.placement)
         "delivered_at",
         "quality",
         "rework",
@@ -280,11 +281,6 @@ async def upsert_event(
     principal.require(Action.events_write)
     handoff = await _visible(session, principal, handoff_key)
     due_at = data.due_at or default_due(data.started_at, handoff.expected_within)
-    if due_at is None:
-        raise Invalid(
-            f"due_at is required: handoff {handoff_key!r} has no expected_within to derive it",
-            loc=("body", "due_at"),
-        )
     key = (handoff.id, external_id)
     if key in await _others_events(session, principal, {key}):
         raise Forbidden(
@@ -391,15 +387,6 @@ async def ingest_events(
                 )
                 continue
             due_at = item.due_at or default_due(item.started_at, expected_within)
-            if due_at is None:
-                prepared.errors.append(
-                    ItemError(
-                        index,
-                        ["due_at"],
-                        f"due_at is required: handoff {item.handoff!r} has no expected_within",
-                    )
-                )
-                continue
             prepared.rows.append(
                 _event_row(
                     handoff_id,
@@ -645,6 +632,7 @@ def _event_row(
         "external_id": external_id,
         "started_at": data.started_at,
         "due_at": due_at,
+        "placed_at": placement(data.started_at, due_at),
         "delivered_at": data.delivered_at,
         "quality": data.quality,
         "rework": data.rework,

@@ -100,7 +100,9 @@ def _events_link(handoff_key: str) -> str:
 
 
 def _late(row: Mapping[str, Any]) -> bool:
-    return row["delivered_at"] is not None and row["delivered_at"] > row["due_at"]
+    # An event with no due time is never late.
+    due, delivered = row["due_at"], row["delivered_at"]
+    return due is not None and delivered is not None and delivered > due
 
 
 async def events_written(session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> int:

@@ -329,6 +329,99 @@ class TestHandoffScore:
         assert_problem(response, 404, "not_found")
 
 
+class TestEventsWithoutDueDate:
+    """A handoff with no timing standard: its events belong to the window by ``started_at``
+    and count everywhere but in timeliness (method §1)."""
+
+    async def test_counted_everywhere_but_timeliness(self, client, keys, session):
+        await units(session, "ops", "branch")
+        await make_handoff(
+            session, key="adhoc", from_unit="ops", to_unit="branch", expected_within=None
+        )
+        # In the window by their start; cycle times 3h and 8h.
+        await make_event(
+            session, "adhoc", started_at=march(2), delivered_at=march(2, 12), quality=5
+        )
+        await make_event(
+            session,
+            "adhoc",
+            started_at=march(3),
+            delivered_at=march(3, 17),
+            quality=2,
+            rework=True,
+            customer_impact=True,
+        )
+        await make_event(session, "adhoc", started_at=march(4))  # open: never overdue
+        await make_event(session, "adhoc", started_at=march(31, 23))  # after as_of, in window
+        # Started before `from`: out, though delivered inside the window.
+        await make_event(
+            session,
+            "adhoc",
+            started_at=datetime(2026, 2, 28, 23, tzinfo=UTC),
+            delivered_at=march(1, 2),
+            quality=1,
+        )
+
+        body = await get_score(client, await keys.reader(), "handoffs/adhoc")
+
+        counts = body["details"]["counts"]
+        assert (counts["events"], counts["undated"], counts["due"], counts["overdue"]) == (
+            4, 4, 0, 0,
+        )
+        timeliness = body["components"]["timeliness"]
+        assert timeliness["value"] is None
+        assert timeliness["reason"] == (
+            "no event has a due time (the handoff has no timing standard)"
+        )
+        q = ((5 - 1) / 4 + (2 - 1) / 4) / 2
+        f = 1 - 1 / 2
+        assert body["components"]["quality"]["value"] == part(q)
+        assert body["components"]["rework_free"]["value"] == part(f)
+        assert body["details"]["buffer_rate"] == part(1 / 4)
+        assert body["details"]["median_cycle_time"] == "PT5H30M"  # (3h + 8h) / 2
+        assert body["details"]["median_lateness"] is None
+        assert body["value"] == score(health(q=q, f=f))
+
+    async def test_dated_and_undated_events_of_one_handoff(self, client, keys, session):
+        await units(session, "ops", "branch")
+        await make_handoff(
+            session, key="adhoc", from_unit="ops", to_unit="branch", expected_within=None
+        )
+        await late(session, "adhoc", march(5))  # a due time given by the sender
+        await make_event(session, "adhoc", started_at=march(6), delivered_at=march(6, 10))
+
+        body = await get_score(client, await keys.reader(), "handoffs/adhoc")
+
+        counts = body["details"]["counts"]
+        assert (counts["events"], counts["due"], counts["undated"]) == (2, 1, 1)
+        timeliness = body["components"]["timeliness"]
+        assert (timeliness["value"], timeliness["count"], timeliness["late"]) == (0.0, 1, 1)
+        assert body["details"]["median_lateness"] == "PT2H"
+        assert body["value"] == score(health(t=0.0, f=1.0))
+
+    async def test_day_buckets_place_them_by_start(self, client, keys, session):
+        await units(session, "ops", "branch")
+        await make_handoff(
+            session, key="adhoc", from_unit="ops", to_unit="branch", expected_within=None
+        )
+        await make_event(session, "adhoc", started_at=march(2, 23), delivered_at=march(3, 8))
+        await make_event(session, "adhoc", started_at=march(3, 1), quality=3)
+
+        body = await get_score(
+            client,
+            await keys.reader(),
+            "handoffs/adhoc",
+            **{"from": "2026-03-02T00:00:00Z", "to": "2026-03-04T00:00:00Z", "bucket": "day"},
+        )
+
+        # Day 1: the delivered event (rework-free counts it); day 2: the rated one.
+        days = [
+            (b["components"]["rework_free"]["count"], b["components"]["quality"]["count"])
+            for b in body["series"]
+        ]
+        assert days == [(1, 0), (0, 1)]
+
+
 class TestDefaultWindow:
     async def test_the_90_days_before_as_of(self, client, keys, session):
         await units(session, "ops", "branch")

@@ -42,8 +42,12 @@ class TestUpsertHandoffEvent:
         await make_handoff(session, key="h", expected_within=None)
         variables = {"handoff": "h", "id": "e1", "input": {"startedAt": "2026-11-01T09:00:00Z"}}
         body = (await gql(UPSERT, await keys.writer(), variables)).json()
+        event = body["data"]["upsertHandoffEvent"]["event"]
+        assert (event["dueAt"], event["status"]) == (None, "pending")  # no timing standard
+        variables["input"]["dueAt"] = "2026-11-01T08:00:00Z"
+        body = (await gql(UPSERT, await keys.writer(), variables)).json()
         assert body["errors"][0]["extensions"]["code"] == "invalid"
-        assert "due_at is required" in body["errors"][0]["message"]
+        assert "due_at must not be before started_at" in body["errors"][0]["message"]
 
 
 class TestUpsertHandoffEvents:

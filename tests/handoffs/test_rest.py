@@ -725,7 +725,9 @@ class TestUpsertHandoffEvent:
         assert response.status_code == 201
         assert instant(response.json()["due_at"]) == datetime(2026, 1, 3, 15, tzinfo=UTC)
 
-    async def test_without_expected_within_due_at_is_required(self, client, keys, session, units):
+    async def test_without_expected_within_an_event_may_have_no_due_time(
+        self, client, keys, session, units
+    ):
         await make_handoff(
             session, key="adhoc", from_unit="ops", to_unit="branch", expected_within=None
         )
@@ -734,15 +736,17 @@ class TestUpsertHandoffEvent:
             json={"started_at": "2026-01-01T10:00:00Z"},
             headers=await keys.writer(),
         )
-        body = assert_problem(response, 422, "invalid")
-        assert body["errors"][0]["loc"] == ["body", "due_at"]
-        assert await count(session, HandoffEvent) == 0
+        assert response.status_code == 201, response.text
+        body = response.json()
+        assert (body["due_at"], body["status"]) == (None, "pending")
+        assert await count(session, HandoffEvent) == 1
         with_due = await client.put(
             "/v1/handoffs/adhoc/events/e1",
             json={"started_at": "2026-01-01T10:00:00Z", "due_at": "2026-01-01T11:00:00Z"},
             headers=await keys.writer(),
         )
-        assert with_due.status_code == 201
+        assert with_due.status_code == 200
+        assert with_due.json()["due_at"] == "2026-01-01T11:00:00Z"
 
     @pytest.mark.parametrize("field", ["delivered_at", "due_at"])
     async def test_a_time_before_the_start_is_422(self, client, keys, session, kyc, field):

@@ -214,16 +214,33 @@ class TestUpsertEvent:
         assert created is False
         assert (updated.quality, updated.rework) == (5, True)
 
-    async def test_due_at_is_required_without_expected_within(self, session, kyc):
+    async def test_without_expected_within_an_event_has_no_due_time(self, session, kyc):
         await make_handoff(
             session, key="adhoc", from_unit="ops", to_unit="branch", expected_within=None
         )
-        with pytest.raises(Invalid) as raised:
-            await handoffs_service.upsert_event(
-                session, SYSTEM, "adhoc", "e1", EventUpsert(started_at=START)
-            )
-        assert raised.value.extensions["errors"][0]["loc"] == ["body", "due_at"]
-        assert await events(session) == 0
+        event, created = await handoffs_service.upsert_event(
+            session, SYSTEM, "adhoc", "e1", EventUpsert(started_at=START)
+        )
+        assert created is True
+        assert event.due_at is None
+        assert event.placed_at == START  # a window finds it by its start
+        (read,) = await handoffs_service.events_to_read(session, SYSTEM, [event])
+        assert (read.due_at, read.status) == (None, EventStatus.pending)  # never overdue
+
+    async def test_a_due_time_given_later_moves_the_event(self, session, kyc):
+        await make_handoff(
+            session, key="adhoc", from_unit="ops", to_unit="branch", expected_within=None
+        )
+        await handoffs_service.upsert_event(
+            session, SYSTEM, "adhoc", "e1", EventUpsert(started_at=START)
+        )
+        due = START + timedelta(days=2)
+        event, created = await handoffs_service.upsert_event(
+            session, SYSTEM, "adhoc", "e1", EventUpsert(started_at=START, due_at=due)
+        )
+        await session.refresh(event)
+        assert created is False
+        assert (event.due_at, event.placed_at) == (due, due)
 
     async def test_a_reader_is_forbidden(self, session, kyc):
         with pytest.raises(Forbidden):
@@ -257,6 +274,47 @@ class TestListEvents:
             session, SYSTEM, "kyc", PAGE, status=EventStatus.overdue
         )
         assert [e.external_id for e in rows] == ["late"]
+
+    async def test_an_event_with_no_due_time_is_pending_until_delivered(self, session, kyc):
+        await make_handoff(
+            session, key="adhoc", from_unit="ops", to_unit="branch", expected_within=None
+        )
+        old = "2020-01-01T00:00:00+00:00"
+        await make_event(session, "adhoc", external_id="open", started_at=old)
+        await make_event(
+            session, "adhoc", external_id="done", started_at=old, delivered_at=START.isoformat()
+        )
+        listed = {}
+        for status in EventStatus:
+            _, rows, _ = await handoffs_service.list_events(
+                session, SYSTEM, "adhoc", PAGE, status=status
+            )
+            listed[status] = [e.external_id for e in rows]
+        assert listed == {
+            EventStatus.pending: ["open"],
+            EventStatus.overdue: [],
+            EventStatus.delivered: ["done"],
+        }
+
+    async def test_events_come_by_due_time_or_by_start_without_one(self, session, kyc):
+        await make_handoff(
+            session, key="adhoc", from_unit="ops", to_unit="branch", expected_within=None
+        )
+        day = timedelta(days=1)
+        await make_event(session, "adhoc", external_id="started-day-2", started_at=START + 2 * day)
+        await make_event(
+            session, "adhoc", external_id="due-day-3", started_at=START, due_at=START + 3 * day
+        )
+        await make_event(session, "adhoc", external_id="started-day-1", started_at=START + day)
+        pages, cursor = [], None
+        while True:  # a page of one at a time: the cursor carries the placement
+            _, rows, cursor = await handoffs_service.list_events(
+                session, SYSTEM, "adhoc", PageRequest(limit=1, cursor=cursor)
+            )
+            pages += [e.external_id for e in rows]
+            if cursor is None:
+                break
+        assert pages == ["started-day-1", "started-day-2", "due-day-3"]
 
 
 class TestIngestEvents:
@@ -390,6 +448,8 @@ class TestEventStatus:
             (START, None, EventStatus.overdue),  # due exactly now counts as overdue
             (START - timedelta(hours=1), None, EventStatus.overdue),
             (START - timedelta(hours=1), START, EventStatus.delivered),  # late, but delivered
+            (None, None, EventStatus.pending),  # no due time: never overdue
+            (None, START, EventStatus.delivered),
         ],
     )
     def test_derives_from_the_timestamps(self, due, delivered, expected):
@@ -405,6 +465,7 @@ class TestUpsertRows:
             "external_id": external_id,
             "started_at": START,
             "due_at": START,
+            "placed_at": START,
             "delivered_at": None,
             "quality": None,
             "rework": False,

@@ -132,7 +132,7 @@ class TestHandoffHealthWorkedExample:
     def test_reported_beside_h(self):
         details = handoff_health(DISPUTE_OUTCOME, DISPUTE_REVIEWS).details
         assert details["counts"] == {
-            "events": 8, "due": 6, "on_time": 4, "overdue": 1, "rated": 5,
+            "events": 8, "due": 6, "on_time": 4, "overdue": 1, "undated": 0, "rated": 5,
             "delivered": 6, "reviews": 2,
         }
         assert details["buffer_rate"] == 2 / 8 == 0.25
