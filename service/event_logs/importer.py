@@ -372,10 +372,7 @@ class _Job:
             log.first_at = from_us(totals.first_us) if totals.first_us is not None else None
             log.last_at = from_us(totals.last_us) if totals.last_us is not None else None
             # Discovery without pause statuses, once: a ready log never changes.
-            await repository.store_arcs(session, self.log_id)
-            log.discovered = await event_logs_service.case_stats(
-                session, self.log_id, (), totals.cases
-            )
+            log.discovered = await event_logs_service.discover(session, self.log_id, totals.cases)
             log.status = LogStatus.ready.value
             log.finished_at = utcnow()
             log.transfers = log.discovered["transfers"]

@@ -22,7 +22,8 @@ from sqlalchemy.types import BigInteger, String, Uuid
 from service.event_logs.models import EventLog, EventLogArc, EventLogRow
 from service.event_logs.parsing import Row
 
-_COLUMNS = ("log_id", "case_ref", "at_us", "position", "unit", "activity", "status", "resource")
+# In the order of ``Row``'s fields, after the log: a row is written as ``(log, *row)``.
+_COLUMNS = ("log_id", *Row._fields)
 _SQLITE_INSERT = (
     f"INSERT INTO event_log_rows ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
 )
@@ -48,13 +49,7 @@ async def insert_rows(session: AsyncSession, log_id: UUID, rows: Sequence[Row]) 
     connection = await session.connection()
     if connection.dialect.name == "sqlite":
         log = log_id.hex  # how SQLite stores a Uuid column
-        await connection.exec_driver_sql(
-            _SQLITE_INSERT,
-            [
-                (log, r.case_ref, r.at_us, r.position, r.unit, r.activity, r.status, r.resource)
-                for r in rows
-            ],
-        )
+        await connection.exec_driver_sql(_SQLITE_INSERT, [(log, *r) for r in rows])
         return
     raw = await connection.get_raw_connection()
     driver = raw.driver_connection
@@ -64,18 +59,7 @@ async def insert_rows(session: AsyncSession, log_id: UUID, rows: Sequence[Row]) 
         async with driver.cursor() as cursor, cursor.copy(_PG_COPY) as copy:
             write = copy.write_row
             for r in rows:
-                await write(
-                    (
-                        log_id,
-                        r.case_ref,
-                        r.at_us,
-                        r.position,
-                        r.unit,
-                        r.activity,
-                        r.status,
-                        r.resource,
-                    )
-                )
+                await write((log_id, *r))
     except driver_error as exc:
         # Wrapped as SQLAlchemy wraps its own, so callers see one kind of database error.
         raise DBAPIError.instance(_PG_COPY, None, exc, driver_error) from exc
@@ -170,18 +154,14 @@ class CaseStats:
     at_rank: dict[int, int]
 
 
-async def case_stats(
-    session: AsyncSession, log_id: UUID, pauses: Sequence[str], cases: int, ranks: Sequence[int]
-) -> CaseStats:
-    """Per-case transfer counts, and the count at each of ``ranks`` (1-based) among all
-    ``cases`` sorted by it: the cases without a transfer (0) come first, so rank r is rank
-    r - (cases - cases with a transfer) among those that have one; ranks before them are 0."""
-    wanted = sorted({r for r in ranks if r >= 1}) or [0]
-    rank_binds = ", ".join(f":r{i}" for i in range(len(wanted)))
-    sql = f"""
-    WITH {_steps_sql(bool(pauses))},
+def _case_stats_sql(steps: str, ranks: int) -> str:
+    """Per-case transfer counts from ``steps``, and the count at ``:r0`` ... (1-based ranks
+    among all ``:cases`` sorted by it): the cases without a transfer (0) come first, so rank
+    r is rank r - (cases - cases with a transfer) among those that have one."""
+    rank_binds = ", ".join(f":r{i}" for i in range(ranks))
+    return f"""
     per_case AS (
-        SELECT case_ref, COUNT(*) AS t, SUM(ping) AS p FROM steps GROUP BY case_ref
+        SELECT case_ref, COUNT(*) AS t, SUM(ping) AS p FROM {steps} GROUP BY case_ref
     ),
     ranked AS (
         SELECT t, p, ROW_NUMBER() OVER (ORDER BY t) AS rn, COUNT(*) OVER () AS m FROM per_case
@@ -192,7 +172,12 @@ async def case_stats(
     UNION ALL
     SELECT 1, rn + :cases - m, t, 0, 0, 0 FROM ranked WHERE rn + :cases - m IN ({rank_binds})
     """
-    statement = _bind(text(sql), log_id, pauses).bindparams(
+
+
+async def _case_stats(
+    session: AsyncSession, statement: Any, cases: int, wanted: Sequence[int]
+) -> CaseStats:
+    statement = statement.bindparams(
         bindparam("cases", cases, type_=BigInteger()),
         *[bindparam(f"r{i}", r, type_=BigInteger()) for i, r in enumerate(wanted)],
     )
@@ -207,6 +192,21 @@ async def case_stats(
         max_per_case=int(totals_row[5]),
         at_rank=at_rank,
     )
+
+
+def _wanted(ranks: Sequence[int]) -> list[int]:
+    return sorted({r for r in ranks if r >= 1}) or [0]
+
+
+async def case_stats(
+    session: AsyncSession, log_id: UUID, pauses: Sequence[str], cases: int, ranks: Sequence[int]
+) -> CaseStats:
+    """Per-case transfer counts computed from the rows, and the count at each of ``ranks``
+    (1-based) among all ``cases`` sorted by it (ranks before the first case with a transfer
+    are 0)."""
+    wanted = _wanted(ranks)
+    sql = f"WITH {_steps_sql(bool(pauses))}, {_case_stats_sql('steps', len(wanted))}"
+    return await _case_stats(session, _bind(text(sql), log_id, pauses), cases, wanted)
 
 
 @dataclass(frozen=True)
@@ -227,15 +227,15 @@ def _collate(dialect: str) -> str:
     return ' COLLATE "C"' if dialect == "postgresql" else ""
 
 
-def _arcs_cte(paused: bool) -> str:
-    """``arcs``: per arc A -> B, its transfers, cases, ping-pongs and wait ranks."""
+def _arcs_ctes(steps: str) -> str:
+    """``arcs``: per arc A -> B of ``steps``, its transfers, cases, ping-pongs and wait ranks."""
     return f"""
-    WITH {_steps_sql(paused)},
     ranked AS (
-        SELECT src, dst, case_ref, wait, ping,
-               ROW_NUMBER() OVER (PARTITION BY src, dst ORDER BY wait) AS rn,
-               COUNT(*) OVER (PARTITION BY src, dst) AS n
-        FROM steps
+        SELECT src, dst, case_ref, wait, ping, ROW_NUMBER() OVER arc AS rn,
+               -- The whole partition, over the same window: one sort serves both.
+               COUNT(*) OVER (arc ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS n
+        FROM {steps}
+        WINDOW arc AS (PARTITION BY src, dst ORDER BY wait)
     ),
     arcs AS (
         SELECT src, dst, COUNT(*) AS arc_count, COUNT(DISTINCT case_ref) AS cases,
@@ -271,7 +271,11 @@ def _arcs_sql(paused: bool, dialect: str, *, after: bool, limit: bool, only: boo
     if only:
         conditions.append("src = :o_src AND dst = :o_dst")
     if paused:
-        head, columns, source = _arcs_cte(True), _ARC_COLUMNS, "arcs"
+        head, columns, source = (
+            f"WITH {_steps_sql(True)}, {_arcs_ctes('steps')}",
+            _ARC_COLUMNS,
+            "arcs",
+        )
     else:
         head, columns, source = "", _STORED_COLUMNS, "event_log_arcs"
         conditions.insert(0, "log_id = :log")
@@ -286,14 +290,44 @@ def _arcs_sql(paused: bool, dialect: str, *, after: bool, limit: bool, only: boo
     """
 
 
-async def store_arcs(session: AsyncSession, log_id: UUID) -> None:
-    """Compute the arcs without pause statuses once, when the import finishes."""
-    sql = f"""
+#: Each case's steps, computed once when an import finishes (a temporary table: the
+#: connection's own, gone with it).
+_STEPS_TABLE = "discovery_steps"
+
+
+async def store_discovery(
+    session: AsyncSession, log_id: UUID, cases: int, ranks: Sequence[int]
+) -> CaseStats:
+    """Discovery without pause statuses, once, when the import finishes: stores the arcs
+    (``event_log_arcs``) and returns the per-case figures (as ``case_stats``). The steps are
+    computed once into a temporary table that both read: one pass of the window functions
+    over the rows instead of two."""
+    temp = "pg_temp" if session.get_bind().dialect.name == "postgresql" else "temp"
+    table = f"{temp}.{_STEPS_TABLE}"
+    # Left by an import whose transaction failed on this pooled connection, if any.
+    await session.execute(text(f"DROP TABLE IF EXISTS {table}"))
+    await session.execute(
+        text(
+            f"CREATE TEMPORARY TABLE {_STEPS_TABLE} (case_ref TEXT NOT NULL, src TEXT NOT NULL,"
+            " dst TEXT NOT NULL, wait BIGINT NOT NULL, ping INTEGER NOT NULL)"
+        )
+    )
+    fill = f"""
+    INSERT INTO {table} (case_ref, src, dst, wait, ping)
+    WITH {_steps_sql(False)} SELECT case_ref, src, dst, wait, ping FROM steps
+    """
+    await session.execute(_bind(text(fill), log_id, ()))
+    store = f"""
     INSERT INTO event_log_arcs (log_id, {_STORED_COLUMNS})
-    {_arcs_cte(False)}
+    WITH {_arcs_ctes(table)}
     SELECT :log, {_ARC_COLUMNS} FROM arcs
     """
-    await session.execute(_bind(text(sql), log_id, ()))
+    await session.execute(_bind(text(store), log_id, ()))
+    wanted = _wanted(ranks)
+    figures = f"WITH {_case_stats_sql(table, len(wanted))}"
+    stats = await _case_stats(session, text(figures), cases, wanted)
+    await session.execute(text(f"DROP TABLE {table}"))
+    return stats
 
 
 async def arcs(

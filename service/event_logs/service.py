@@ -128,15 +128,15 @@ async def summary(
     )
 
 
-async def case_stats(
-    session: AsyncSession, log_id: UUID, pauses: Sequence[str], cases: int
-) -> dict:
-    """The summary's transfer and ping-pong figures (what ``EventLog.discovered`` stores for
-    no pause statuses)."""
-    # Cases without a transfer count 0 and come first in the sorted counts.
+def _summary_ranks(cases: int) -> tuple[int, int, int]:
+    """The ranks of the median (low, high) and p90 among the cases' transfer counts."""
     low, high = median_ranks(cases)
-    p90 = nearest_rank(cases, 90)
-    stats = await repository.case_stats(session, log_id, pauses, cases, ranks=[low, high, p90])
+    return low, high, nearest_rank(cases, 90)
+
+
+def _figures(stats: repository.CaseStats, cases: int) -> dict:
+    # Cases without a transfer count 0 and come first in the sorted counts.
+    low, high, p90 = _summary_ranks(cases)
     at = stats.at_rank.get
     return {
         "transfers": stats.transfers,
@@ -149,6 +149,22 @@ async def case_stats(
             "max": stats.max_per_case,
         },
     }
+
+
+async def case_stats(
+    session: AsyncSession, log_id: UUID, pauses: Sequence[str], cases: int
+) -> dict:
+    """The summary's transfer and ping-pong figures, computed from the rows."""
+    ranks = _summary_ranks(cases)
+    stats = await repository.case_stats(session, log_id, pauses, cases, ranks=ranks)
+    return _figures(stats, cases)
+
+
+async def discover(session: AsyncSession, log_id: UUID, cases: int) -> dict:
+    """Discovery without pause statuses, once, when a log's import finishes: stores its arcs
+    and returns the summary's figures (what ``EventLog.discovered`` keeps)."""
+    stats = await repository.store_discovery(session, log_id, cases, _summary_ranks(cases))
+    return _figures(stats, cases)
 
 
 def arc_read(arc: ArcRow) -> ArcRead:
