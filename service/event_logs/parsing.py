@@ -147,6 +147,7 @@ class CsvRecords:
     """
 
     def __init__(self, delimiter: str = ",") -> None:
+        self._delimiter = delimiter
         self._lines = _Lines()
         self._reader = csv.reader(self._lines, delimiter=delimiter)
         self._pending = ""
@@ -170,6 +171,12 @@ class CsvRecords:
         return records
 
     def _records(self, parts: list[str]) -> list[tuple[int, list[str]]]:
+        if not self._open_since and not any('"' in part for part in parts):
+            # No quote anywhere (the common case): a line is a record; csv reads the lot.
+            first = self._line + 1
+            self._line += len(parts)
+            reader = csv.reader(parts, delimiter=self._delimiter)
+            return list(zip(range(first, self._line + 1), reader, strict=True))
         records: list[tuple[int, list[str]]] = []
         queue = self._lines.queue
         reader = self._reader
