@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
+import orjson
 from sqlalchemy import Select, bindparam, delete, func, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,8 +25,14 @@ from service.event_logs.parsing import Row
 
 # In the order of ``Row``'s fields, after the log: a row is written as ``(log, *row)``.
 _COLUMNS = ("log_id", *Row._fields)
+# A batch reaches SQLite as one JSON array of rows, inserted by one statement. With
+# ``executemany`` the driver takes Python's interpreter lock back for every row, so the
+# writes (in aiosqlite's thread) crawled while the parser held it; one statement runs without
+# the lock from start to end, and the next batch is parsed meanwhile.
 _SQLITE_INSERT = (
-    f"INSERT INTO event_log_rows ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
+    f"INSERT INTO event_log_rows ({', '.join(_COLUMNS)}) SELECT ?, "
+    + ", ".join(f"json_extract(value, '$[{i}]')" for i in range(len(Row._fields)))
+    + " FROM json_each(?)"
 )
 _PG_COPY = f"COPY event_log_rows ({', '.join(_COLUMNS)}) FROM STDIN"
 
@@ -43,13 +50,15 @@ async def get_by_key(session: AsyncSession, key: str) -> EventLog | None:
 
 
 async def insert_rows(session: AsyncSession, log_id: UUID, rows: Sequence[Row]) -> None:
-    """Append rows: one ``executemany`` on SQLite, one ``COPY`` on PostgreSQL."""
+    """Append rows: one statement on SQLite, one ``COPY`` on PostgreSQL."""
     if not rows:
         return
     connection = await session.connection()
     if connection.dialect.name == "sqlite":
-        log = log_id.hex  # how SQLite stores a Uuid column
-        await connection.exec_driver_sql(_SQLITE_INSERT, [(log, *r) for r in rows])
+        # log_id as SQLite stores a Uuid column; the rows as JSON text (not a BLOB, which
+        # json_each would read as SQLite's binary JSON).
+        batch = orjson.dumps(rows, default=tuple).decode()  # a Row is a named tuple
+        await connection.exec_driver_sql(_SQLITE_INSERT, (log_id.hex, batch))
         return
     raw = await connection.get_raw_connection()
     driver = raw.driver_connection

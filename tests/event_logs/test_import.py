@@ -320,3 +320,37 @@ class TestValues:
             (2, "unit contains a control character"),
             (3, "unit is longer than 200 characters"),
         ]
+
+    async def test_every_kind_of_value_is_stored_as_read(self, client, keys, session):
+        # Rows reach SQLite as JSON: quotes, backslashes, line breaks inside quotes, other
+        # scripts and emoji, times before 1970 and near the end of the range come back whole.
+        text = (
+            "case,unit,time,activity,status,resource\n"
+            'c1,"Ops ""Tier 2""",1900-01-01T00:00:00Z,"two\nlines",,\n'
+            "c1,Back\\slash,2026-11-02T09:00:00+05:30,Zürich 東京 🙂,\tdone\t,\n"
+            "c2,V5 3rd,8999-12-31T23:59:59.999999Z,,,r1\n"
+        )
+        response = await client.post(
+            "/v1/event-logs?key=values",
+            content=text.encode(),
+            headers={**CSV, **await keys.writer()},
+        )
+        assert response.status_code == 201, response.text
+        stored = (
+            await session.execute(
+                select(
+                    EventLogRow.position,
+                    EventLogRow.case_ref,
+                    EventLogRow.unit,
+                    EventLogRow.at_us,
+                    EventLogRow.activity,
+                    EventLogRow.status,
+                    EventLogRow.resource,
+                ).order_by(EventLogRow.position)
+            )
+        ).all()
+        assert [tuple(row) for row in stored] == [
+            (2, "c1", 'Ops "Tier 2"', -2208988800000000, "two\nlines", None, None),
+            (4, "c1", "Back\\slash", 1793590200000000, "Zürich 東京 🙂", "done", None),
+            (5, "c2", "V5 3rd", 221845391999999999, None, None, "r1"),
+        ]
