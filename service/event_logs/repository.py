@@ -208,14 +208,14 @@ def _wanted(ranks: Sequence[int]) -> list[int]:
 
 
 async def case_stats(
-    session: AsyncSession, log_id: UUID, pauses: Sequence[str], cases: int, ranks: Sequence[int]
+    session: AsyncSession, log_id: UUID, cases: int, ranks: Sequence[int]
 ) -> CaseStats:
     """Per-case transfer counts computed from the rows, and the count at each of ``ranks``
     (1-based) among all ``cases`` sorted by it (ranks before the first case with a transfer
-    are 0)."""
+    are 0). Pause statuses change no count: only waits."""
     wanted = _wanted(ranks)
-    sql = f"WITH {_steps_sql(bool(pauses))}, {_case_stats_sql('steps', len(wanted))}"
-    return await _case_stats(session, _bind(text(sql), log_id, pauses), cases, wanted)
+    sql = f"WITH {_steps_sql(False)}, {_case_stats_sql('steps', len(wanted))}"
+    return await _case_stats(session, _bind(text(sql), log_id, ()), cases, wanted)
 
 
 @dataclass(frozen=True)

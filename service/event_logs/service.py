@@ -108,10 +108,10 @@ async def summary(
     session: AsyncSession, principal: Principal, key: str, pause_statuses: Sequence[str] = ()
 ) -> SummaryRead:
     log = await get_ready(session, principal, key)
+    # Checked and echoed, but no figure of the summary is a wait: pauses change none of them,
+    # so the figures stored when the log became ready serve every request.
     pauses = pause_list(pause_statuses)
-    stats = log.discovered if not pauses and log.discovered else None
-    if stats is None:
-        stats = await case_stats(session, log.id, pauses, log.cases)
+    stats = log.discovered or await case_stats(session, log.id, log.cases)
     return SummaryRead(
         log=log.key,
         cases=log.cases,
@@ -151,12 +151,10 @@ def _figures(stats: repository.CaseStats, cases: int) -> dict:
     }
 
 
-async def case_stats(
-    session: AsyncSession, log_id: UUID, pauses: Sequence[str], cases: int
-) -> dict:
+async def case_stats(session: AsyncSession, log_id: UUID, cases: int) -> dict:
     """The summary's transfer and ping-pong figures, computed from the rows."""
     ranks = _summary_ranks(cases)
-    stats = await repository.case_stats(session, log_id, pauses, cases, ranks=ranks)
+    stats = await repository.case_stats(session, log_id, cases, ranks=ranks)
     return _figures(stats, cases)
 
 
