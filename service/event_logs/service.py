@@ -134,9 +134,9 @@ def _summary_ranks(cases: int) -> tuple[int, int, int]:
     return low, high, nearest_rank(cases, 90)
 
 
-def _figures(stats: repository.CaseStats, cases: int) -> dict:
+def _figures(stats: repository.CaseStats, ranks: tuple[int, int, int]) -> dict:
     # Cases without a transfer count 0 and come first in the sorted counts.
-    low, high, p90 = _summary_ranks(cases)
+    low, high, p90 = ranks
     at = stats.at_rank.get
     return {
         "transfers": stats.transfers,
@@ -155,14 +155,15 @@ async def case_stats(session: AsyncSession, log_id: UUID, cases: int) -> dict:
     """The summary's transfer and ping-pong figures, computed from the rows."""
     ranks = _summary_ranks(cases)
     stats = await repository.case_stats(session, log_id, cases, ranks=ranks)
-    return _figures(stats, cases)
+    return _figures(stats, ranks)
 
 
 async def discover(session: AsyncSession, log_id: UUID, cases: int) -> dict:
     """Discovery without pause statuses, once, when a log's import finishes: stores its arcs
     and returns the summary's figures (what ``EventLog.discovered`` keeps)."""
-    stats = await repository.store_discovery(session, log_id, cases, _summary_ranks(cases))
-    return _figures(stats, cases)
+    ranks = _summary_ranks(cases)
+    stats = await repository.store_discovery(session, log_id, cases, ranks)
+    return _figures(stats, ranks)
 
 
 def arc_read(arc: ArcRow) -> ArcRead:
