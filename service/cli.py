@@ -403,17 +403,17 @@ def import_log(
     ],
     key: Annotated[str, typer.Option(help="The new log's key.")],
     format: Annotated[
-        str | None, typer.Option(help="csv or xes [xes for a .xes or .xes.gz file, else csv].")
+        str | None, typer.Option(help="csv or xes (default: xes for a .xes or .xes.gz file, else csv).")
     ] = None,
     name: Annotated[str | None, typer.Option(help="A name (default: the key).")] = None,
-    case: Annotated[str | None, typer.Option(help="Column of the case [case].")] = None,
+    case: Annotated[str | None, typer.Option(help="Column of the case (default: case; XES: the trace's concept:name).")] = None,
     unit: Annotated[
-        str | None, typer.Option(help="Column (XES: attribute) of the unit [unit; org:group].")
+        str | None, typer.Option(help="Column (XES: attribute) of the unit (default: unit; XES: org:group).")
     ] = None,
-    time: Annotated[str | None, typer.Option(help="Column of the time, ISO 8601 [time].")] = None,
-    activity: Annotated[str | None, typer.Option(help="Column of the activity [activity].")] = None,
-    status: Annotated[str | None, typer.Option(help="Column of the status [status].")] = None,
-    resource: Annotated[str | None, typer.Option(help="Column of the resource [resource].")] = None,
+    time: Annotated[str | None, typer.Option(help="Column of the time, ISO 8601 (default: time; XES: time:timestamp).")] = None,
+    activity: Annotated[str | None, typer.Option(help="Column of the activity (default: activity; XES: concept:name).")] = None,
+    status: Annotated[str | None, typer.Option(help="Column of the status (default: status; XES: lifecycle:transition).")] = None,
+    resource: Annotated[str | None, typer.Option(help="Column of the resource (default: resource; XES: org:resource).")] = None,
     assume_tz: Annotated[
         str | None, typer.Option(help="Zone for times without an offset, e.g. Europe/Paris.")
     ] = None,

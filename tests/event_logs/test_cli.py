@@ -102,3 +102,19 @@ class TestImportLog:
         result = runner.invoke(app, ["import-log", str(path), "--key", "x"])
         assert result.exit_code == 0, result.output
         assert "x: 12 events, 4 cases, 3 units, 4 rejected rows" in result.stdout
+
+
+def test_help_shows_each_mapping_default():
+    # Rich reads square brackets in help text as markup: the defaults must survive it.
+    result = runner.invoke(app, ["import-log", "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    for shown in (
+        "default: case; XES: the trace's concept:name",
+        "default: unit; XES: org:group",
+        "default: time; XES: time:timestamp",
+        "default: activity; XES: concept:name",
+        "default: status; XES: lifecycle:transition",
+        "default: resource; XES: org:resource",
+        "default: xes for a .xes or .xes.gz file, else csv",
+    ):
+        assert shown in result.output
