@@ -756,7 +756,7 @@ async def _sweep_unjudged_arcs(session: AsyncSession, cursor: SweepCursor, batch
     after = cursor.after if isinstance(cursor.after, ArcRef) else None
     if after is not None and after.log_id != log_id:
         after = None
-    arcs = await arc_subjects.page(session, log_ids=[log_id], after=after, limit=batch)
+    arcs = await arc_subjects.page(session, log_id, after=after, limit=batch)
     subjects = Subjects()
     subjects.add_arcs(arcs)
     await refresh(session, subjects)

@@ -65,7 +65,8 @@ _SOURCE_UNIT = aliased(EventLogUnit, name="source_unit")
 _TARGET_UNIT = aliased(EventLogUnit, name="target_unit")
 
 
-_FACTS = (
+#: What a finding needs of an arc besides its unit keys (as ``_facts`` reads them).
+_ARC_FACTS = (
     EventLogArc.log_id,
     EventLog.key,
     EventLog.transfers,
@@ -74,32 +75,28 @@ _FACTS = (
     EventLogArc.arc_count,
     EventLogArc.cases,
     EventLogArc.ping_pongs,
-    _SOURCE_UNIT.unit_key,
-    _TARGET_UNIT.unit_key,
 )
 
 
-def _candidates(*columns: Any) -> Any:
-    """Arcs of ready logs on which a discovery rule could fire, with their mapped unit keys."""
-    arc = EventLogArc
+def _could_fire(arc: Any, log_transfers: Any) -> Any:
+    """On this arc a discovery rule could fire, whatever is registered."""
+    return or_(
+        arc.arc_count >= finding_rules.UNREGISTERED_MIN_TRANSFERS,
+        arc.arc_count * 100 >= finding_rules.UNREGISTERED_SHARE_PERCENT * log_transfers,
+        and_(
+            arc.ping_pongs >= finding_rules.PING_PONG_MIN,
+            arc.ping_pongs * 100 >= finding_rules.PING_PONG_SHARE_PERCENT * arc.cases,
+        ),
+    )
+
+
+def _unit_key(log_id: Any, name: Any) -> Any:
+    # One primary-key lookup per arc. Joined instead, a planner without statistics (a log
+    # made ready in this very transaction) can scan all the log's units for every arc.
     return (
-        select(*(columns or _FACTS))
-        .select_from(arc)
-        .join(EventLog, EventLog.id == arc.log_id)
-        .join(_SOURCE_UNIT, and_(_SOURCE_UNIT.log_id == arc.log_id, _SOURCE_UNIT.name == arc.src))
-        .join(_TARGET_UNIT, and_(_TARGET_UNIT.log_id == arc.log_id, _TARGET_UNIT.name == arc.dst))
-        .where(
-            EventLog.status == LogStatus.ready.value,
-            or_(
-                arc.arc_count >= finding_rules.UNREGISTERED_MIN_TRANSFERS,
-                arc.arc_count * 100
-                >= finding_rules.UNREGISTERED_SHARE_PERCENT * EventLog.transfers,
-                and_(
-                    arc.ping_pongs >= finding_rules.PING_PONG_MIN,
-                    arc.ping_pongs * 100 >= finding_rules.PING_PONG_SHARE_PERCENT * arc.cases,
-                ),
-            ),
-        )
+        select(EventLogUnit.unit_key)
+        .where(EventLogUnit.log_id == log_id, EventLogUnit.name == name)
+        .scalar_subquery()
     )
 
 
@@ -121,44 +118,69 @@ def _facts(rows: Iterable[Any]) -> dict[ArcRef, finding_rules.ArcFacts]:
     return found
 
 
+async def ready_log_ids(session: AsyncSession) -> list[UUID]:
+    statement = select(EventLog.id).where(EventLog.status == LogStatus.ready.value)
+    return list((await session.scalars(statement.order_by(EventLog.id))).all())
+
+
 async def of_logs(
     session: AsyncSession, log_ids: Sequence[UUID] | None = None
 ) -> dict[ArcRef, finding_rules.ArcFacts]:
-    """The candidate arcs of these logs (of every ready log when None)."""
-    statement = _candidates()
-    if log_ids is not None:
-        if not log_ids:
-            return {}
-        statement = statement.where(in_ids(session, EventLogArc.log_id, log_ids))
-    return _facts((await session.execute(statement)).all())
+    """The candidate arcs of these logs (of every ready log when None), all at once."""
+    found: dict[ArcRef, finding_rules.ArcFacts] = {}
+    for log_id in await ready_log_ids(session) if log_ids is None else log_ids:
+        async for arcs in pages(session, [log_id], 10_000):
+            found |= arcs
+    return found
 
 
 async def page(
-    session: AsyncSession,
-    *,
-    log_ids: Sequence[UUID] | None = None,
-    after: ArcRef | None = None,
-    limit: int,
+    session: AsyncSession, log_id: UUID, *, after: ArcRef | None = None, limit: int
 ) -> dict[ArcRef, finding_rules.ArcFacts]:
-    """The next ``limit`` candidate arcs after ``after``, in the arcs' primary-key order, of
-    these logs (of every ready log when None): a log of many candidates is judged a page at
-    a time, in bounded memory."""
-    arc_key = tuple_(EventLogArc.log_id, EventLogArc.src, EventLogArc.dst)
-    statement = _candidates().order_by(*arc_key.clauses).limit(limit)
-    if log_ids is not None:
-        statement = statement.where(in_ids(session, EventLogArc.log_id, log_ids))
+    """The next ``limit`` candidate arcs of a ready log after ``after``, in the arcs'
+    primary-key order: a log of many candidates is judged a page at a time, in bounded
+    memory. A page is one range of the arcs' primary key read in its order, so it costs the
+    same at the end of a log as at its start, whatever the planner knows of the tables."""
+    log = (
+        await session.execute(
+            select(EventLog.key, EventLog.transfers).where(
+                EventLog.id == log_id, EventLog.status == LogStatus.ready.value
+            )
+        )
+    ).first()
+    if log is None:
+        return {}
+    arc = EventLogArc
+    chosen = (
+        select(arc.src, arc.dst, arc.arc_count, arc.cases, arc.ping_pongs)
+        .where(arc.log_id == log_id, _could_fire(arc, log.transfers))
+        .order_by(arc.src, arc.dst)
+        .limit(limit)
+    )
     if after is not None:
-        statement = statement.where(arc_key > tuple_(after.log_id, after.source, after.target))
-    return _facts((await session.execute(statement)).all())
+        chosen = chosen.where(tuple_(arc.src, arc.dst) > tuple_(after.source, after.target))
+    c = chosen.subquery("chosen")
+    statement = select(
+        c.c.src,
+        c.c.dst,
+        c.c.arc_count,
+        c.c.cases,
+        c.c.ping_pongs,
+        _unit_key(log_id, c.c.src),
+        _unit_key(log_id, c.c.dst),
+    ).order_by(c.c.src, c.c.dst)
+    rows = (await session.execute(statement)).all()
+    return _facts((log_id, log.key, log.transfers, *row) for row in rows)
 
 
 async def pages(
     session: AsyncSession, log_ids: Sequence[UUID], limit: int
 ) -> AsyncIterator[dict[ArcRef, finding_rules.ArcFacts]]:
-    after = None
-    while found := await page(session, log_ids=log_ids, after=after, limit=limit):
-        yield found
-        after = list(found)[-1]
+    for log_id in log_ids:
+        after = None
+        while found := await page(session, log_id, after=after, limit=limit):
+            yield found
+            after = next(reversed(found))
 
 
 async def touching(
@@ -167,13 +189,23 @@ async def touching(
     """The candidate arcs that start or end at one of these registered units, in any log."""
     if not unit_ids:
         return {}
+    arc = EventLogArc
     sides = [
-        _candidates()
+        select(*_ARC_FACTS)
+        .select_from(arc)
+        .join(EventLog, EventLog.id == arc.log_id)
+        .join(side, and_(side.log_id == arc.log_id, side.name == name))
         .join(Unit, Unit.key == side.unit_key)
-        .where(in_ids(session, Unit.id, unit_ids))
-        for side in (_SOURCE_UNIT, _TARGET_UNIT)
+        .where(
+            EventLog.status == LogStatus.ready.value,
+            _could_fire(arc, EventLog.transfers),
+            in_ids(session, Unit.id, unit_ids),
+        )
+        for side, name in ((_SOURCE_UNIT, arc.src), (_TARGET_UNIT, arc.dst))
     ]
-    return _facts((await session.execute(union(*sides))).all())
+    c = union(*sides).subquery("chosen")
+    statement = select(*c.c, _unit_key(c.c.log_id, c.c.src), _unit_key(c.c.log_id, c.c.dst))
+    return _facts((await session.execute(statement)).all())
 
 
 async def next_unjudged_log(session: AsyncSession) -> UUID | None:
