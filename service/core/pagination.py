@@ -35,7 +35,7 @@ class InvalidCursor(Invalid):
     code = "invalid_cursor"
 
 
-def _invalid_cursor() -> Invalid:
+def invalid_cursor() -> Invalid:
     return InvalidCursor(
         "cursor is malformed or belongs to another listing", loc=("query", "cursor")
     )
@@ -107,9 +107,9 @@ def decode_cursor(cursor: str, columns: Sequence[ColumnElement[Any]]) -> list[An
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         values = orjson.loads(raw)
     except (binascii.Error, ValueError, orjson.JSONDecodeError) as exc:
-        raise _invalid_cursor() from exc
+        raise invalid_cursor() from exc
     if not isinstance(values, list) or len(values) != len(columns):
-        raise _invalid_cursor()
+        raise invalid_cursor()
     decoded = []
     for value, column in zip(values, columns, strict=True):
         try:
@@ -134,7 +134,7 @@ def decode_cursor(cursor: str, columns: Sequence[ColumnElement[Any]]) -> list[An
             ):
                 raise ValueError("type")
         except (TypeError, ValueError, NotImplementedError) as exc:
-            raise _invalid_cursor() from exc
+            raise invalid_cursor() from exc
         decoded.append(value)
     return decoded
 

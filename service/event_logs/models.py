@@ -69,7 +69,9 @@ class EventLogRow(SQLModel, table=True):
 
 class EventLogArc(SQLModel, table=True):
     """A discovered arc without pause statuses, stored when the import finishes, so pages of
-    GET /handoffs read it instead of recomputing every arc for every page."""
+    GET /handoffs read it instead of recomputing every arc for every page. ``listing_rank``
+    is its place in that listing (most transfers first, then the names in code-point order):
+    a page is one range of an index, however many arcs the log holds."""
 
     __tablename__ = "event_log_arcs"
 
@@ -83,6 +85,7 @@ class EventLogArc(SQLModel, table=True):
     wait_p80_us: int = Field(sa_type=BigInteger)
     wait_p90_us: int = Field(sa_type=BigInteger)
     wait_max_us: int = Field(sa_type=BigInteger)
+    listing_rank: int = Field(sa_type=BigInteger)
 
 
 class EventLogUnit(SQLModel, table=True):
@@ -101,3 +104,4 @@ class EventLogUnit(SQLModel, table=True):
 Index("ix_event_logs_created_at", EventLog.created_at, EventLog.id)
 # The arcs that end at a unit (the primary key finds those that start at one).
 Index("ix_event_log_arcs_dst", EventLogArc.log_id, EventLogArc.dst)
+Index("ix_event_log_arcs_listing_rank", EventLogArc.log_id, EventLogArc.listing_rank, unique=True)

@@ -268,35 +268,60 @@ _STORED_COLUMNS = (
 )
 
 
+def _order(dialect: str) -> str:
+    """The listing's order: most transfers first, then the names in code-point order."""
+    c = _collate(dialect)
+    return f"arc_count DESC, src{c}, dst{c}"
+
+
 def _arcs_sql(paused: bool, dialect: str, *, after: bool, limit: bool, only: bool) -> str:
-    """Live arcs with pause statuses; the stored ones (``event_log_arcs``) without."""
+    """Live arcs with pause statuses; the stored ones (``event_log_arcs``) without. After
+    the arc ``:a_src -> :a_dst`` of ``:a_count`` transfers: a stored page starts at that
+    arc's ``listing_rank`` (one index range), a live one compares in the listing's order."""
     c = _collate(dialect)
     conditions = []
-    if after:
-        conditions.append(
-            f"(arc_count < :a_count OR (arc_count = :a_count AND (src{c} > :a_src"
-            f" OR (src = :a_src AND dst{c} > :a_dst))))"
-        )
-    if only:
-        conditions.append("src = :o_src AND dst = :o_dst")
     if paused:
-        head, columns, source = (
+        head, columns, source, order = (
             f"WITH {_steps_sql(True)}, {_arcs_ctes('steps')}",
             _ARC_COLUMNS,
             "arcs",
+            _order(dialect),
         )
+        if after:
+            conditions.append(
+                f"(arc_count < :a_count OR (arc_count = :a_count AND (src{c} > :a_src"
+                f" OR (src = :a_src AND dst{c} > :a_dst))))"
+            )
     else:
-        head, columns, source = "", _STORED_COLUMNS, "event_log_arcs"
-        conditions.insert(0, "log_id = :log")
+        head, columns, source, order = "", _STORED_COLUMNS, "event_log_arcs", "listing_rank"
+        conditions.append("log_id = :log")
+        if after:
+            conditions.append(
+                "listing_rank > (SELECT listing_rank FROM event_log_arcs WHERE log_id = :log"
+                " AND src = :a_src AND dst = :a_dst AND arc_count = :a_count)"
+            )
+    if only:
+        conditions.append("src = :o_src AND dst = :o_dst")
     where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
     return f"""
     {head}
     SELECT {columns}
     FROM {source}
     {where}
-    ORDER BY arc_count DESC, src{c}, dst{c}
+    ORDER BY {order}
     {"LIMIT :limit" if limit else ""}
     """
+
+
+async def has_arc(session: AsyncSession, log_id: UUID, arc: tuple[int, str, str]) -> bool:
+    """The log's stored arcs hold ``(count, source, target)``."""
+    statement = select(EventLogArc.src).where(
+        EventLogArc.log_id == log_id,
+        EventLogArc.src == arc[1],
+        EventLogArc.dst == arc[2],
+        EventLogArc.arc_count == arc[0],
+    )
+    return (await session.execute(statement)).first() is not None
 
 
 #: Each case's steps, computed once when an import finishes (a temporary table: the
@@ -311,7 +336,8 @@ async def store_discovery(
     (``event_log_arcs``) and returns the per-case figures (as ``case_stats``). The steps are
     computed once into a temporary table that both read: one pass of the window functions
     over the rows instead of two."""
-    temp = "pg_temp" if session.get_bind().dialect.name == "postgresql" else "temp"
+    dialect = session.get_bind().dialect.name
+    temp = "pg_temp" if dialect == "postgresql" else "temp"
     table = f"{temp}.{_STEPS_TABLE}"
     # Left by an import whose transaction failed on this pooled connection, if any.
     await session.execute(text(f"DROP TABLE IF EXISTS {table}"))
@@ -327,9 +353,9 @@ async def store_discovery(
     """
     await session.execute(_bind(text(fill), log_id, ()))
     store = f"""
-    INSERT INTO event_log_arcs (log_id, {_STORED_COLUMNS})
+    INSERT INTO event_log_arcs (log_id, listing_rank, {_STORED_COLUMNS})
     WITH {_arcs_ctes(table)}
-    SELECT :log, {_ARC_COLUMNS} FROM arcs
+    SELECT :log, ROW_NUMBER() OVER (ORDER BY {_order(dialect)}), {_ARC_COLUMNS} FROM arcs
     """
     await session.execute(_bind(text(store), log_id, ()))
     wanted = _wanted(ranks)

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.alignment import finding_service
 from service.core.errors import Conflict, Invalid, NotFoundFor
-from service.core.pagination import InvalidCursor, PageRequest, paginate
+from service.core.pagination import PageRequest, invalid_cursor, paginate
 from service.core.permissions import Action, Principal
 from service.event_logs import repository
 from service.event_logs.constants import LogStatus
@@ -188,6 +188,9 @@ async def handoffs(
     log = await get_ready(session, principal, key)
     pauses = pause_list(pause_statuses)
     after = _decode_arc_cursor(page.cursor) if page.cursor else None
+    # A stored page starts from the cursor's arc: one the log does not hold is no place.
+    if after is not None and not pauses and not await repository.has_arc(session, log.id, after):
+        raise invalid_cursor()
     rows = await repository.arcs(session, log.id, pauses, limit=page.limit + 1, after=after)
     if len(rows) <= page.limit:
         return rows, None
@@ -214,9 +217,7 @@ def _decode_arc_cursor(cursor: str) -> tuple[int, str, str]:
         and all(isinstance(v, str) and len(v) <= 200 and "\x00" not in v for v in values[1:])
     ):
         return values[0], values[1], values[2]
-    raise InvalidCursor(
-        "cursor is malformed or belongs to another listing", loc=("query", "cursor")
-    )
+    raise invalid_cursor()
 
 
 async def conformance(

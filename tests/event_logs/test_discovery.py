@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+
+import orjson
 import pytest
 
 from tests.event_logs.logs import ARCS, FD, LOG, SUMMARY
@@ -134,6 +137,26 @@ class TestHandoffs:
             f"/v1/event-logs/{support}/handoffs?cursor=bm90LWpzb24", headers=await keys.reader()
         )
         assert_problem(response, 422, "invalid_cursor")
+
+    async def test_a_cursor_naming_an_arc_the_log_lacks_is_refused(self, client, keys, support):
+        # Well formed: (count, from, to), but no arc of this log.
+        cursor = base64.urlsafe_b64encode(orjson.dumps([1, "Nobody", FD])).rstrip(b"=").decode()
+        response = await client.get(
+            f"/v1/event-logs/{support}/handoffs?cursor={cursor}", headers=await keys.reader()
+        )
+        assert_problem(response, 422, "invalid_cursor")
+
+    async def test_a_stored_page_continues_under_pause_statuses(self, client, keys, support):
+        # Pauses change waits, never counts: the listings share their order and cursors.
+        headers = await keys.reader()
+        first = await client.get(f"/v1/event-logs/{support}/handoffs?limit=1", headers=headers)
+        cursor = first.json()["next_cursor"]
+        rest = await client.get(
+            f"/v1/event-logs/{support}/handoffs?cursor={cursor}&pause_statuses=none",
+            headers=headers,
+        )
+        assert rest.status_code == 200, rest.text
+        assert first.json()["items"] + rest.json()["items"] == ARCS
 
 
 class TestPercentiles:

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from service.core.migrations import alembic_config
 from service.core.permissions import Role
 from service.event_logs.keys import derive_key
-from service.event_logs.models import EventLog, EventLogUnit
+from service.event_logs.models import EventLog, EventLogArc, EventLogUnit
 from tests.event_logs.logs import FD, LOG, V5
 
 pytestmark = pytest.mark.concurrency
@@ -62,3 +62,39 @@ async def test_the_upgrade_maps_the_units_of_logs_already_ready(live_app):
             f"support/{V5} -> {FD}",
             f"support/{FD} -> Billing",
         }
+
+
+async def listing(http, headers, limit: int) -> list[dict]:
+    seen, cursor = [], None
+    while True:
+        params = {"limit": limit, **({"cursor": cursor} if cursor else {})}
+        page = await http.get("/v1/event-logs/support/handoffs", params=params, headers=headers)
+        assert page.status_code == 200, page.text
+        seen.extend(page.json()["items"])
+        cursor = page.json()["next_cursor"]
+        if cursor is None:
+            return seen
+
+
+async def test_the_upgrade_ranks_the_arcs_of_logs_already_ready(live_app):
+    """Migration 0012 gives arcs stored before it their place in the listing."""
+    async with live_app.client() as http:
+        writer = {"Authorization": f"Bearer {await live_app.secret(Role.writer)}"}
+        response = await http.post(
+            "/v1/event-logs?key=support",
+            content=LOG.encode(),
+            headers={"Content-Type": "text/csv", **writer},
+        )
+        assert response.status_code == 201, response.text
+        before = await listing(http, writer, 100)
+        assert len(before) == 4
+
+        await live_app.database.dispose()
+        config = alembic_config(live_app.url)
+        await asyncio.to_thread(command.downgrade, config, "0011")
+        await asyncio.to_thread(command.upgrade, config, "head")
+
+        async with live_app.database.read_sessions() as session:
+            ranks = await session.scalars(select(EventLogArc.listing_rank))
+            assert sorted(ranks.all()) == [1, 2, 3, 4]
+        assert await listing(http, writer, 1) == before

@@ -133,8 +133,9 @@ async def pieces(data: bytes, size: int):
     rows=rows_strategy,
     paused=st.booleans(),
     chunk=st.integers(1, 64),
+    page_size=st.integers(1, 4),
 )
-async def test_discovery_equals_the_reference(connection, session, rows, paused, chunk):
+async def test_discovery_equals_the_reference(connection, session, rows, paused, chunk, page_size):
     def sessions() -> AsyncSession:
         return AsyncSession(
             bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
@@ -156,6 +157,15 @@ async def test_discovery_equals_the_reference(connection, session, rows, paused,
         session, SYSTEM, key, PageRequest(limit=500), pauses
     )
     assert cursor is None
+    paged: list = []
+    while True:
+        page, cursor = await event_logs_service.handoffs(
+            session, SYSTEM, key, PageRequest(limit=page_size, cursor=cursor), pauses
+        )
+        paged.extend(page)
+        if cursor is None:
+            break
+    assert paged == arcs
     assert [
         (
             -a.count,
