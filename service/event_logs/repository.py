@@ -329,6 +329,36 @@ async def has_arc(session: AsyncSession, log_id: UUID, arc: tuple[int, str, str]
 _STEPS_TABLE = "discovery_steps"
 
 
+_STEPS_COLUMNS = (
+    "case_ref TEXT NOT NULL, src TEXT NOT NULL, dst TEXT NOT NULL, wait BIGINT NOT NULL,"
+    " ping INTEGER NOT NULL DEFAULT 0"
+)
+
+
+async def _fill_steps_in_case_order(session: AsyncSession, table: str, log_id: UUID) -> None:
+    """SQLite: the transfers in case order take consecutive rowids, and a transfer is a
+    ping when the row after it is its case's next transfer, back to where it came from. At
+    600,000 transfers that is 0.55 s less than ``_steps_sql``'s second window, which sorts
+    the transfers again; on PostgreSQL the UPDATE costs more than that sort."""
+    await session.execute(
+        text(f"CREATE TEMPORARY TABLE {_STEPS_TABLE} (seq INTEGER PRIMARY KEY, {_STEPS_COLUMNS})")
+    )
+    fill = f"""
+    INSERT INTO {table} (case_ref, src, dst, wait)
+    WITH {_transfers_sql(False)}
+    SELECT case_ref, src, dst, wait FROM transfers ORDER BY case_ref, at_us, position
+    """
+    await session.execute(_bind(text(fill), log_id, ()))
+    await session.execute(
+        text(
+            f"UPDATE {table} SET ping = 1 WHERE EXISTS (SELECT 1 FROM {table} AS next_step"
+            f" WHERE next_step.seq = {_STEPS_TABLE}.seq + 1"
+            f" AND next_step.case_ref = {_STEPS_TABLE}.case_ref"
+            f" AND next_step.dst = {_STEPS_TABLE}.src)"
+        )
+    )
+
+
 async def store_discovery(
     session: AsyncSession, log_id: UUID, cases: int, ranks: Sequence[int]
 ) -> CaseStats:
@@ -341,17 +371,15 @@ async def store_discovery(
     table = f"{temp}.{_STEPS_TABLE}"
     # Left by an import whose transaction failed on this pooled connection, if any.
     await session.execute(text(f"DROP TABLE IF EXISTS {table}"))
-    await session.execute(
-        text(
-            f"CREATE TEMPORARY TABLE {_STEPS_TABLE} (case_ref TEXT NOT NULL, src TEXT NOT NULL,"
-            " dst TEXT NOT NULL, wait BIGINT NOT NULL, ping INTEGER NOT NULL)"
-        )
-    )
-    fill = f"""
-    INSERT INTO {table} (case_ref, src, dst, wait, ping)
-    WITH {_steps_sql(False)} SELECT case_ref, src, dst, wait, ping FROM steps
-    """
-    await session.execute(_bind(text(fill), log_id, ()))
+    if dialect == "sqlite":
+        await _fill_steps_in_case_order(session, table, log_id)
+    else:
+        await session.execute(text(f"CREATE TEMPORARY TABLE {_STEPS_TABLE} ({_STEPS_COLUMNS})"))
+        fill = f"""
+        INSERT INTO {table} (case_ref, src, dst, wait, ping)
+        WITH {_steps_sql(False)} SELECT case_ref, src, dst, wait, ping FROM steps
+        """
+        await session.execute(_bind(text(fill), log_id, ()))
     store = f"""
     INSERT INTO event_log_arcs (log_id, listing_rank, {_STORED_COLUMNS})
     WITH {_arcs_ctes(table)}
