@@ -24,16 +24,20 @@ async def mapped_units(live) -> dict[str, str]:
         return dict(rows.all())
 
 
+async def import_support_log(http, writer: dict[str, str]) -> None:
+    response = await http.post(
+        "/v1/event-logs?key=support",
+        content=LOG.encode(),
+        headers={"Content-Type": "text/csv", **writer},
+    )
+    assert response.status_code == 201, response.text
+
+
 async def test_the_upgrade_maps_the_units_of_logs_already_ready(live_app):
     async with live_app.client() as http:
         writer = {"Authorization": f"Bearer {await live_app.secret(Role.writer)}"}
         admin = {"Authorization": f"Bearer {await live_app.secret(Role.admin)}"}
-        response = await http.post(
-            "/v1/event-logs?key=support",
-            content=LOG.encode(),
-            headers={"Content-Type": "text/csv", **writer},
-        )
-        assert response.status_code == 201, response.text
+        await import_support_log(http, writer)
         adopted = {"from": "Billing", "to": FD, "key": "billing-desk", "from_unit": "billing-team"}
         response = await http.post(
             "/v1/event-logs/support/handoffs/adopt", json=adopted, headers=writer
@@ -80,12 +84,7 @@ async def test_the_upgrade_ranks_the_arcs_of_logs_already_ready(live_app):
     """Migration 0012 gives arcs stored before it their place in the listing."""
     async with live_app.client() as http:
         writer = {"Authorization": f"Bearer {await live_app.secret(Role.writer)}"}
-        response = await http.post(
-            "/v1/event-logs?key=support",
-            content=LOG.encode(),
-            headers={"Content-Type": "text/csv", **writer},
-        )
-        assert response.status_code == 201, response.text
+        await import_support_log(http, writer)
         before = await listing(http, writer, 100)
         assert len(before) == 4
 
