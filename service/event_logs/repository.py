@@ -15,12 +15,12 @@ from typing import Any
 from uuid import UUID
 
 import orjson
-from sqlalchemy import Select, bindparam, delete, func, select, text
+from sqlalchemy import Select, bindparam, delete, func, select, text, tuple_
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import BigInteger, String, Uuid
 
-from service.event_logs.models import EventLog, EventLogArc, EventLogRow
+from service.event_logs.models import EventLog, EventLogArc, EventLogRow, EventLogUnit
 from service.event_logs.parsing import Row
 
 # In the order of ``Row``'s fields, after the log: a row is written as ``(log, *row)``.
@@ -74,7 +74,15 @@ async def insert_rows(session: AsyncSession, log_id: UUID, rows: Sequence[Row]) 
         raise DBAPIError.instance(_PG_COPY, None, exc, driver_error) from exc
 
 
-async def unit_names(session: AsyncSession, log_id: UUID) -> list[str]:
+async def unit_names(session: AsyncSession, log_id: UUID, units: int) -> list[str]:
+    """The log's ``units`` unit names, in order. The names its arcs join are kept
+    (``event_log_units``): only a log with a unit that never transfers has its rows read."""
+    kept = (
+        select(EventLogUnit.name).where(EventLogUnit.log_id == log_id).order_by(EventLogUnit.name)
+    )
+    names = list((await session.scalars(kept)).all())
+    if len(names) == units:
+        return names
     statement = (
         select(EventLogRow.unit)
         .where(EventLogRow.log_id == log_id)
@@ -425,20 +433,55 @@ async def arcs(
     if limit is not None:
         statement = statement.bindparams(bindparam("limit", limit, type_=BigInteger()))
     result = await session.execute(statement)
-    return [
-        ArcRow(
-            source=r[0],
-            target=r[1],
-            count=int(r[2]),
-            cases=int(r[3]),
-            ping_pongs=int(r[4]),
-            wait_median_us=int(r[5]),
-            wait_p80_us=int(r[6]),
-            wait_p90_us=int(r[7]),
-            wait_max_us=int(r[8]),
+    return [_arc_row(r) for r in result.all()]
+
+
+def _arc_row(r: Any) -> ArcRow:
+    return ArcRow(
+        source=r[0],
+        target=r[1],
+        count=int(r[2]),
+        cases=int(r[3]),
+        ping_pongs=int(r[4]),
+        wait_median_us=int(r[5]),
+        wait_p80_us=int(r[6]),
+        wait_p90_us=int(r[7]),
+        wait_max_us=int(r[8]),
+    )
+
+
+_STORED = (
+    EventLogArc.src,
+    EventLogArc.dst,
+    EventLogArc.arc_count,
+    EventLogArc.cases,
+    EventLogArc.ping_pongs,
+    EventLogArc.wait_median_us,
+    EventLogArc.wait_p80_us,
+    EventLogArc.wait_p90_us,
+    EventLogArc.wait_max_us,
+)
+
+
+async def stored_arcs_between(
+    session: AsyncSession, log_id: UUID, pairs: Sequence[tuple[str, str]]
+) -> list[ArcRow]:
+    """The stored arcs source -> target of these pairs of names, in the listing's order:
+    one primary-key lookup each."""
+    found = []
+    for start in range(0, len(pairs), 500):
+        statement = select(*_STORED, EventLogArc.listing_rank).where(
+            EventLogArc.log_id == log_id,
+            tuple_(EventLogArc.src, EventLogArc.dst).in_(pairs[start : start + 500]),
         )
-        for r in result.all()
-    ]
+        found.extend((await session.execute(statement)).all())
+    return [_arc_row(r) for r in sorted(found, key=lambda r: r[-1])]
+
+
+async def stored_arc_count(session: AsyncSession, log_id: UUID) -> int:
+    """How many arcs the log's discovery stored: the last place in the listing."""
+    statement = select(func.max(EventLogArc.listing_rank)).where(EventLogArc.log_id == log_id)
+    return int((await session.scalar(statement)) or 0)
 
 
 async def arc_transfers(

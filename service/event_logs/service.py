@@ -231,7 +231,7 @@ async def conformance(
     and handoffs slower at p90 than their expected_within."""
     log = await get_ready(session, principal, key)
     pauses = pause_list(pause_statuses)
-    names = await repository.unit_names(session, log.id)
+    names = await repository.unit_names(session, log.id, log.units)
     adopted = log.mapping.get("units", {})
     derived = {name: adopted.get(name) or derive_key(name) for name in names}
     ids = await org_units_service.ids_for_keys(session, set(derived.values()))
@@ -245,16 +245,36 @@ async def conformance(
         )
         if h.to_unit_id in in_log and h.status == HandoffStatus.active.value
     }
-    arcs = await repository.arcs(session, log.id, pauses)
+    if pauses:
+        arcs = await repository.arcs(session, log.id, pauses)  # computed: all of them
+        total = len(arcs)
+    else:
+        # Stored: the registered arcs by their names, then the head of the listing, which
+        # holds the first `limit` unregistered ones, however many arcs the log has.
+        names_of: dict[UUID, list[str]] = {}
+        for name, unit_id in unit_of.items():
+            if unit_id is not None:
+                names_of.setdefault(unit_id, []).append(name)
+        pairs = [
+            (source, target)
+            for a, b in registered
+            for source in names_of[a]
+            for target in names_of[b]
+        ]
+        between = await repository.stored_arcs_between(session, log.id, pairs)
+        head = await repository.arcs(session, log.id, (), limit=limit + len(between))
+        known = {(arc.source, arc.target) for arc in between}
+        arcs = between + [arc for arc in head if (arc.source, arc.target) not in known]
+        total = await repository.stored_arc_count(session, log.id)
     unregistered: list[UnregisteredArc] = []
-    unregistered_total = 0
     observed: dict[tuple[UUID, UUID], ArcRow] = {}
+    observed_arcs = 0
     for arc in arcs:
         pair = (unit_of.get(arc.source), unit_of.get(arc.target))
         if None not in pair and pair in registered:
             observed[pair] = arc  # type: ignore[index]
+            observed_arcs += 1
             continue
-        unregistered_total += 1
         if len(unregistered) < limit:
             unregistered.append(
                 UnregisteredArc(
@@ -289,7 +309,7 @@ async def conformance(
             for name in names
         ],
         unregistered=unregistered,
-        unregistered_total=unregistered_total,
+        unregistered_total=total - observed_arcs,
         unobserved=unobserved,
         timing=timing,
         pause_statuses=pauses,

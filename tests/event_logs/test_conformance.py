@@ -89,3 +89,54 @@ class TestConformance:
         assert body["unregistered"] == [{**ARCS[0], "from_unit": None, "to_unit": None}]
         assert body["unobserved"] == [] and body["timing"] == []
         assert all(u["unit"] is None for u in body["units"])
+
+    async def test_registered_arcs_at_the_head_leave_room_for_the_limit(
+        self, client, keys, session
+    ):
+        desk, billing = derive_key(FD), derive_key("Billing")
+        for key in (desk, billing):
+            await make_unit(session, key=key)
+        # Billing -> FD heads the listing; registered, it is not hidden.
+        await make_handoff(session, key="billing-desk", from_unit=billing, to_unit=desk)
+        await session.commit()
+        await client.post(
+            "/v1/event-logs?key=support",
+            content=LOG.encode(),
+            headers={**CSV, **await keys.writer()},
+        )
+        mapped = {"Billing": billing, FD: desk, V5: None}
+        expected = [
+            {**arc, "from_unit": mapped[arc["from"]], "to_unit": mapped[arc["to"]]}
+            for arc in ARCS[1:3]
+        ]
+        # Stored, then computed from the rows: the same answer.
+        for pauses in ("", "&pause_statuses=none"):
+            response = await client.get(
+                f"/v1/event-logs/support/conformance?limit=2{pauses}",
+                headers=await keys.reader(),
+            )
+            body = response.json()
+            assert body["unregistered_total"] == len(ARCS) - 1
+            assert body["unregistered"] == expected
+
+    async def test_a_unit_that_never_hands_off_still_counts(self, client, keys, session):
+        """Its name is in no arc: the log's rows give it, and its handoff is unobserved."""
+        solo, a = derive_key("Solo desk"), derive_key("A")
+        for key in (solo, a):
+            await make_unit(session, key=key)
+        await make_handoff(session, key="solo-a", from_unit=solo, to_unit=a)
+        await session.commit()
+        log = (
+            "case,unit,time\n"
+            "c1,A,2026-01-01T10:00:00Z\nc1,B,2026-01-01T11:00:00Z\n"
+            "c2,Solo desk,2026-01-01T12:00:00Z\n"
+        )
+        response = await client.post(
+            "/v1/event-logs?key=solo", content=log.encode(), headers={**CSV, **await keys.writer()}
+        )
+        assert response.status_code == 201, response.text
+        response = await client.get("/v1/event-logs/solo/conformance", headers=await keys.reader())
+        body = response.json()
+        assert [u["name"] for u in body["units"]] == ["A", "B", "Solo desk"]
+        assert body["unobserved"] == [{"handoff": "solo-a", "from_unit": solo, "to_unit": a}]
+        assert body["unregistered_total"] == 1
