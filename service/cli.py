@@ -214,13 +214,32 @@ def serve(
 
 
 @app.command(cls=Command)
-def worker() -> None:
+def worker(
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            help="Serve this worker's delivery counters for Prometheus on this port "
+            "(GET /metrics, no key: bind it where only the scraper reaches). Off by default.",
+            min=1,
+            max=65535,
+        ),
+    ] = None,
+    metrics_host: Annotated[str, typer.Option(help="Interface for --metrics-port.")] = "127.0.0.1",
+) -> None:
     """Deliver webhooks: the dispatcher alone, as `serve` runs it beside the API (set
     SILOSPAN_WEBHOOKS_DISPATCH_SECONDS=0 on the API to leave delivery to workers). Any number
     may run on one PostgreSQL. Stops on Ctrl+C or SIGTERM."""
     config = settings()
     require_current_schema(config)
     say(f"database: {display_url(config.database_url)}")
+    if metrics_port is not None:
+        from service.webhooks.metrics import serve_deliveries
+
+        try:
+            serve_deliveries(metrics_host, metrics_port)
+        except OSError as exc:
+            fail(f"cannot serve metrics on {metrics_host}:{metrics_port}: {exc.strerror}")
+        say(f"metrics: http://{metrics_host}:{metrics_port}/metrics")
     say("delivering webhooks; Ctrl+C stops")
     with database_errors(config):
         asyncio.run(_deliver(config))
@@ -336,15 +355,15 @@ async def _list_keys(config: Settings) -> list[Any]:
 
 @keys_app.command("revoke", cls=Command)
 def revoke_key(
-    key_id: Annotated[
-        UUID, typer.Argument(help="The key's id, as `silospan keys list` shows it.")
-    ],
+    key_id: Annotated[UUID, typer.Argument(help="The key's id, as `silospan keys list` shows it.")],
 ) -> None:
     """Revoke an API key: requests with it get 401 from now on."""
     config = settings()
     require_current_schema(config)
     key = run_on_database(config, _revoke_key(config, key_id))
-    typer.echo(f"revoked {key.id} ({key.name}, {key.role.value}) at {key.revoked_at:%Y-%m-%d %H:%M} UTC")
+    typer.echo(
+        f"revoked {key.id} ({key.name}, {key.role.value}) at {key.revoked_at:%Y-%m-%d %H:%M} UTC"
+    )
 
 
 async def _revoke_key(config: Settings, key_id: UUID) -> Any:
@@ -403,17 +422,34 @@ def import_log(
     ],
     key: Annotated[str, typer.Option(help="The new log's key.")],
     format: Annotated[
-        str | None, typer.Option(help="csv or xes (default: xes for a .xes or .xes.gz file, else csv).")
+        str | None,
+        typer.Option(help="csv or xes (default: xes for a .xes or .xes.gz file, else csv)."),
     ] = None,
     name: Annotated[str | None, typer.Option(help="A name (default: the key).")] = None,
-    case: Annotated[str | None, typer.Option(help="Column of the case (default: case; XES: the trace's concept:name).")] = None,
-    unit: Annotated[
-        str | None, typer.Option(help="Column (XES: attribute) of the unit (default: unit; XES: org:group).")
+    case: Annotated[
+        str | None,
+        typer.Option(help="Column of the case (default: case; XES: the trace's concept:name)."),
     ] = None,
-    time: Annotated[str | None, typer.Option(help="Column of the time, ISO 8601 (default: time; XES: time:timestamp).")] = None,
-    activity: Annotated[str | None, typer.Option(help="Column of the activity (default: activity; XES: concept:name).")] = None,
-    status: Annotated[str | None, typer.Option(help="Column of the status (default: status; XES: lifecycle:transition).")] = None,
-    resource: Annotated[str | None, typer.Option(help="Column of the resource (default: resource; XES: org:resource).")] = None,
+    unit: Annotated[
+        str | None,
+        typer.Option(help="Column (XES: attribute) of the unit (default: unit; XES: org:group)."),
+    ] = None,
+    time: Annotated[
+        str | None,
+        typer.Option(help="Column of the time, ISO 8601 (default: time; XES: time:timestamp)."),
+    ] = None,
+    activity: Annotated[
+        str | None,
+        typer.Option(help="Column of the activity (default: activity; XES: concept:name)."),
+    ] = None,
+    status: Annotated[
+        str | None,
+        typer.Option(help="Column of the status (default: status; XES: lifecycle:transition)."),
+    ] = None,
+    resource: Annotated[
+        str | None,
+        typer.Option(help="Column of the resource (default: resource; XES: org:resource)."),
+    ] = None,
     assume_tz: Annotated[
         str | None, typer.Option(help="Zone for times without an offset, e.g. Europe/Paris.")
     ] = None,

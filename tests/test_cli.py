@@ -495,6 +495,14 @@ class TestWorker:
         assert line.endswith("has no SiloSpan schema yet: run `silospan migrate`")
         assert tables(empty_database) == []
 
+    def test_a_taken_metrics_port_is_refused(self, database):
+        with socket.socket() as taken:
+            taken.bind(("127.0.0.1", 0))
+            taken.listen()
+            port = taken.getsockname()[1]
+            line = error_line(runner.invoke(app, ["worker", "--metrics-port", str(port)]))
+        assert line.startswith(f"cannot serve metrics on 127.0.0.1:{port}: "), line
+
     @pytest.mark.e2e  # starts `silospan worker` as a subprocess
     def test_delivers_a_queued_webhook_and_stops_on_sigterm(self, database, tmp_path):
         import signal
@@ -544,9 +552,12 @@ class TestWorker:
                 await db.dispose()
 
         message_id = asyncio.run(queue())
+        metrics_port = free_port()
         worker = subprocess.Popen(
-            [sys.executable, "-m", "service.cli", "worker"],
-            env=env, stdout=subprocess.DEVNULL, stderr=(tmp_path / "worker.log").open("w"),
+            [sys.executable, "-m", "service.cli", "worker", "--metrics-port", str(metrics_port)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=(tmp_path / "worker.log").open("w"),
         )
         try:
             deadline = time.monotonic() + 30
@@ -554,6 +565,19 @@ class TestWorker:
                 time.sleep(0.1)
             log = tmp_path / "worker.log"
             assert received == [message_id], log.read_text()
+            # The worker's own count of what it delivered, for Prometheus.
+            counted = (
+                "silospan_webhook_deliveries_total"
+                '{event_type="webhook.test",outcome="succeeded"} 1.0'
+            )
+            while time.monotonic() < deadline:
+                metrics = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics").text
+                if counted in metrics:
+                    break
+                time.sleep(0.1)
+            assert counted in metrics, metrics
+            # The queue gauges are the API's, read from the database when it is scraped.
+            assert "silospan_webhook_queue_depth" not in metrics
             worker.send_signal(signal.SIGTERM)
             assert worker.wait(timeout=15) == 0, log.read_text()
         finally:

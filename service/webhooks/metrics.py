@@ -9,7 +9,7 @@ or retrying later) and how long the oldest of them has waited since its event.
 from __future__ import annotations
 
 import structlog
-from prometheus_client import Counter, Gauge
+from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -38,6 +38,16 @@ OLDEST_PENDING = Gauge(
     "silospan_webhook_oldest_pending_seconds",
     "Age of the oldest webhook delivery still waiting (0 when none waits).",
 )
+
+
+def serve_deliveries(host: str, port: int) -> None:
+    """A worker's own delivery counters, for Prometheus at ``http://host:port/metrics`` (from
+    a thread). The queue gauges stay with the API's ``/metrics``, which reads them from the
+    database when scraped: a worker would only show them stale."""
+    registry = CollectorRegistry()
+    registry.register(DELIVERIES)
+    registry.register(DELIVERY_SECONDS)
+    start_http_server(port, addr=host, registry=registry)
 
 
 async def refresh_queue(session: AsyncSession) -> None:
