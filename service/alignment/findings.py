@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from service.alignment.scoring import GoalFacts, customer_linked
+from service.alignment.scoring import GoalFacts, customer_linked, linked_by_itself
 from service.core.fields import format_duration
 
 BUFFER_RATE = 0.10
@@ -280,24 +280,87 @@ def _survey_fatigue(s: Snapshot) -> Iterable[Finding]:
 
 
 def _disconnected(kind: str, s: Snapshot) -> Iterable[GoalFacts]:
+    """Active goals of this metric kind cut off from every customer goal: no chain of
+    contributes_to from the goal reaches a customer-linked goal, and no customer-linked goal
+    reaches it (the investor-only remedy asks for such a contributor). A contributor's
+    linkage is judged without the goal's own touchpoints, or it would count only through the
+    goal judged.
+
+    Linear in the goals and their links, then one walk up from each candidate: judging every
+    goal anew for each candidate was cubic in a company's goals."""
     by_key = {g.key: g for g in s.goals}
+    callers: dict[str, list[str]] = defaultdict(list)  # goal -> the goals contributing to it
+    for goal in by_key.values():
+        for target in goal.contributes_to:
+            if target in by_key:
+                callers[target].append(goal.key)
     linked = customer_linked(s.goals)
+    reaching_linked = _reaching(callers, [key for key in by_key if linked[key]])
+    touched = _touchpoint_goals_reached(by_key, callers)
     for goal in _active(s.goals):
-        if goal.metric_kind != kind or _reaches(goal, by_key, lambda g: linked[g.key]):
+        if goal.metric_kind != kind or goal.key in reaching_linked:
             continue
-        # Connected runs both ways: a customer-linked goal contributing to this one (what the
-        # investor-only remedy asks for) connects it too. Linkage is judged without this
-        # goal's own touchpoints, or a contributor would count only through the goal judged.
-        others = customer_linked(
-            [replace(g, touchpoints=frozenset()) if g.key == goal.key else g for g in s.goals]
-        )
-        if any(
-            others[g.key] and _reaches(g, by_key, lambda t, judged=goal.key: t.key == judged)
-            for g in s.goals
-            if g.key != goal.key
-        ):
-            continue
-        yield goal
+        if not _linked_contributor(goal.key, by_key, callers, touched):
+            yield goal
+
+
+def _reaching(callers: dict[str, list[str]], targets: Iterable[str]) -> set[str]:
+    """The goals with a chain of one or more contributes_to to one of ``targets``."""
+    found: set[str] = set()
+    pending = list(targets)
+    while pending:
+        for caller in callers.get(pending.pop(), ()):
+            if caller not in found:
+                found.add(caller)
+                pending.append(caller)
+    return found
+
+
+def _touchpoint_goals_reached(
+    by_key: dict[str, GoalFacts], callers: dict[str, list[str]]
+) -> dict[str, frozenset[str]]:
+    """For each goal, up to two goals naming a touchpoint that a chain of one or more
+    contributes_to from it reaches: two are enough to know that one remains whichever goal
+    is set aside. Each goal's set grows at most twice, so the work is linear in the links."""
+    reached: dict[str, set[str]] = defaultdict(set)
+    pending: list[tuple[str, frozenset[str]]] = [
+        (key, frozenset([key])) for key, goal in by_key.items() if goal.touchpoints
+    ]
+    while pending:
+        key, news = pending.pop()
+        for caller in callers.get(key, ()):
+            held = reached[caller]
+            added = {n for n in news if n not in held}
+            added = set(sorted(added)[: 2 - len(held)])
+            if added:
+                held |= added
+                pending.append((caller, frozenset(held)))
+    return {key: frozenset(keys) for key, keys in reached.items()}
+
+
+def _linked_contributor(
+    judged: str,
+    by_key: dict[str, GoalFacts],
+    callers: dict[str, list[str]],
+    touched: dict[str, frozenset[str]],
+) -> bool:
+    """Whether a goal other than ``judged`` with a chain to it is customer-linked once
+    ``judged``'s touchpoints are set aside. ``judged`` reaches no customer-linked goal (the
+    caller checked), so a contributor's chains through it reach no touchpoint either: only
+    the contributor's own linkage and the touchpoint goals other than ``judged`` count."""
+    seen: set[str] = set()
+    pending = [judged]
+    while pending:
+        for key in callers.get(pending.pop(), ()):
+            if key in seen:
+                continue
+            seen.add(key)
+            if key != judged and (
+                linked_by_itself(by_key[key]) or touched.get(key, frozenset()) - {judged}
+            ):
+                return True
+            pending.append(key)
+    return False
 
 
 @rule("enticement-only")

@@ -225,12 +225,14 @@ def customer_linked(goals: Sequence[GoalFacts]) -> dict[str, bool]:
         return False
 
     for goal in goals:
-        linked[goal.key] = bool(
-            goal.touchpoints
-            or goal.metric_kind in ("survey_score", "customer_effort")
-            or reaches_touchpoint_goal(goal)
-        )
+        linked[goal.key] = linked_by_itself(goal) or reaches_touchpoint_goal(goal)
     return linked
+
+
+def linked_by_itself(goal: GoalFacts) -> bool:
+    """Customer-linked whatever it contributes to: it names a touchpoint, or measures a
+    survey score or customer effort."""
+    return bool(goal.touchpoints) or goal.metric_kind in ("survey_score", "customer_effort")
 
 
 def goal_alignment(
