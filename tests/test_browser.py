@@ -12,53 +12,27 @@ fails: `.ci/run` installs chromium, and the test extras install Playwright.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
 
 from service.graphql.ide import HEADERS
+from tests.browsers import launched_browser, require_browser
 from tests.conftest import PG_URL
 from tests.servers import Server, fresh_database, running_server
 
-CHROMIUM = Path("/usr/bin/chromium")
-# Chromium's own calls home (updates, sync, safe browsing) are off: only the page speaks.
-CHROMIUM_ARGS = [
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 TIMEOUT_MS = 30_000
 JOURNEY = "multi-issue-enquiry"  # the example query's journey
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 
 
-def _missing() -> str | None:
-    if not CHROMIUM.exists():
-        return f"{CHROMIUM} is missing (apt-get install chromium)"
-    try:
-        import playwright.async_api  # noqa: F401
-    except ImportError:
-        return "playwright is not installed (pip install -e '.[test]')"
-    return None
-
-
 @pytest.fixture(scope="module", autouse=True)
 def _browser_available() -> None:
-    missing = _missing()
-    if missing is None:
-        return
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{missing}: CI runs the browser test", pytrace=False)
-    pytest.skip(missing)
+    require_browser()
 
 
 @dataclass
@@ -102,16 +76,8 @@ def site(backend: str, _browser_available: None) -> Iterator[Site]:
 
 @pytest.fixture(scope="module")
 async def browser(_browser_available: None) -> AsyncIterator[object]:
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
-        )
-        try:
-            yield launched
-        finally:
-            await launched.close()
+    async with launched_browser() as launched:
+        yield launched
 
 
 @dataclass

@@ -31,9 +31,9 @@ from service.api_keys.models import ApiKey
 from service.core.permissions import Role
 from service.dashboard import sessions as dashboard_sessions
 from service.demo import build
+from tests.browsers import launched_browser, require_browser
 from tests.conftest import PG_URL
 from tests.servers import ROOT, Server, fresh_database, running_server
-from tests.test_browser import CHROMIUM_ARGS, _missing
 
 PAGE_HEADER = {"X-SiloSpan-Session": "1"}
 TIMEOUT_MS = 30_000
@@ -232,12 +232,7 @@ class TestTheDemo:
 
 @pytest.fixture(scope="module")
 def _chromium() -> None:
-    missing = _missing()
-    if missing is None:
-        return
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{missing}: CI runs the browser tests", pytrace=False)
-    pytest.skip(missing)
+    require_browser()
 
 
 @dataclass
@@ -292,16 +287,8 @@ def site(backend: str, _chromium: None) -> Iterator[Site]:
 
 @pytest.fixture(scope="module")
 async def browser(_chromium: None) -> AsyncIterator[object]:
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(
-            executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS
-        )
-        try:
-            yield launched
-        finally:
-            await launched.close()
+    async with launched_browser() as launched:
+        yield launched
 
 
 @dataclass
