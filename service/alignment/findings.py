@@ -8,12 +8,18 @@ its rule, severity (1–3), subject, a plain explanation and the remedy, with th
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from service.alignment.scoring import GoalFacts, customer_linked, linked_by_itself
+from service.alignment.scoring import (
+    GoalFacts,
+    contributors,
+    customer_linked,
+    linked_by_itself,
+    reaching,
+)
 from service.core.fields import format_duration
 
 BUFFER_RATE = 0.10
@@ -289,13 +295,9 @@ def _disconnected(kind: str, s: Snapshot) -> Iterable[GoalFacts]:
     Linear in the goals and their links, then one walk up from each candidate: judging every
     goal anew for each candidate was cubic in a company's goals."""
     by_key = {g.key: g for g in s.goals}
-    callers: dict[str, list[str]] = defaultdict(list)  # goal -> the goals contributing to it
-    for goal in by_key.values():
-        for target in goal.contributes_to:
-            if target in by_key:
-                callers[target].append(goal.key)
+    callers = contributors(by_key)
     linked = customer_linked(s.goals)
-    reaching_linked = _reaching(callers, [key for key in by_key if linked[key]])
+    reaching_linked = reaching(callers, [key for key in by_key if linked[key]])
     touched = _touchpoint_goals_reached(by_key, callers)
     for goal in _active(s.goals):
         if goal.metric_kind != kind or goal.key in reaching_linked:
@@ -304,20 +306,8 @@ def _disconnected(kind: str, s: Snapshot) -> Iterable[GoalFacts]:
             yield goal
 
 
-def _reaching(callers: dict[str, list[str]], targets: Iterable[str]) -> set[str]:
-    """The goals with a chain of one or more contributes_to to one of ``targets``."""
-    found: set[str] = set()
-    pending = list(targets)
-    while pending:
-        for caller in callers.get(pending.pop(), ()):
-            if caller not in found:
-                found.add(caller)
-                pending.append(caller)
-    return found
-
-
 def _touchpoint_goals_reached(
-    by_key: dict[str, GoalFacts], callers: dict[str, list[str]]
+    by_key: Mapping[str, GoalFacts], callers: Mapping[str, list[str]]
 ) -> dict[str, frozenset[str]]:
     """For each goal, up to two goals naming a touchpoint that a chain of one or more
     contributes_to from it reaches: two are enough to know that one remains whichever goal
@@ -340,9 +330,9 @@ def _touchpoint_goals_reached(
 
 def _linked_contributor(
     judged: str,
-    by_key: dict[str, GoalFacts],
-    callers: dict[str, list[str]],
-    touched: dict[str, frozenset[str]],
+    by_key: Mapping[str, GoalFacts],
+    callers: Mapping[str, list[str]],
+    touched: Mapping[str, frozenset[str]],
 ) -> bool:
     """Whether a goal other than ``judged`` with a chain to it is customer-linked once
     ``judged``'s touchpoints are set aside. ``judged`` reaches no customer-linked goal (the

@@ -8,7 +8,8 @@ scores 0–100, and a score without data is ``None`` with a reason, never 0.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -206,27 +207,37 @@ class GoalFacts:
 
 def customer_linked(goals: Sequence[GoalFacts]) -> dict[str, bool]:
     """linked(g): names a touchpoint, measures a survey score or customer effort, or
-    contributes (directly or through a chain of contributes_to) to a goal naming a touchpoint."""
+    contributes (directly or through a chain of contributes_to) to a goal naming a touchpoint.
+    One walk back from the goals naming a touchpoint: linear in the goals and their links."""
     by_key = {g.key: g for g in goals}
-    linked: dict[str, bool] = {}
+    naming = [key for key, goal in by_key.items() if goal.touchpoints]
+    reaching_touchpoint_goal = reaching(contributors(by_key), naming)
+    return {
+        goal.key: linked_by_itself(goal) or goal.key in reaching_touchpoint_goal for goal in goals
+    }
 
-    def reaches_touchpoint_goal(start: GoalFacts) -> bool:
-        seen: set[str] = set()
-        pending = list(start.contributes_to)
-        while pending:
-            key = pending.pop()
-            if key in seen or key not in by_key:
-                continue
-            seen.add(key)
-            target = by_key[key]
-            if target.touchpoints:
-                return True
-            pending.extend(target.contributes_to)
-        return False
 
-    for goal in goals:
-        linked[goal.key] = linked_by_itself(goal) or reaches_touchpoint_goal(goal)
-    return linked
+def contributors(by_key: Mapping[str, GoalFacts]) -> dict[str, list[str]]:
+    """For each goal, the goals whose contributes_to names it (links to goals outside
+    ``by_key`` lead nowhere)."""
+    found: dict[str, list[str]] = defaultdict(list)
+    for goal in by_key.values():
+        for target in goal.contributes_to:
+            if target in by_key:
+                found[target].append(goal.key)
+    return found
+
+
+def reaching(contributors_of: Mapping[str, list[str]], targets: Iterable[str]) -> set[str]:
+    """The goals with a chain of one or more contributes_to to one of ``targets``."""
+    found: set[str] = set()
+    pending = list(targets)
+    while pending:
+        for contributor in contributors_of.get(pending.pop(), ()):
+            if contributor not in found:
+                found.add(contributor)
+                pending.append(contributor)
+    return found
 
 
 def linked_by_itself(goal: GoalFacts) -> bool:

@@ -1,6 +1,7 @@
-"""The enticement-only and investor-only rules' test of a goal cut off from every customer
-goal (docs/method.md §9), against the definition read literally: over random goal graphs,
-with cycles, inactive goals and links to goals outside the snapshot."""
+"""Customer linkage of goals (docs/method.md), and the enticement-only and investor-only
+rules' test of a goal cut off from every customer goal (§9), against their definitions read
+literally: over random goal graphs, with cycles, inactive goals and links to goals outside
+the snapshot."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from service.alignment.findings import Snapshot, _disconnected, _touchpoint_goals_reached
-from service.alignment.scoring import GoalFacts, customer_linked
+from service.alignment.scoring import GoalFacts, contributors, customer_linked
 from tests.unit.builders import goal
 
 KINDS = ("financial", "loyalty_program", "operational", "survey_score", "customer_effort")
@@ -30,11 +31,21 @@ def reaches(start: GoalFacts, by_key: dict[str, GoalFacts], target) -> bool:
     return False
 
 
+def linked_by_definition(goals: list[GoalFacts]) -> dict[str, bool]:
+    by_key = {g.key: g for g in goals}
+    return {
+        g.key: bool(g.touchpoints)
+        or g.metric_kind in ("survey_score", "customer_effort")
+        or reaches(g, by_key, lambda t: bool(t.touchpoints))
+        for g in goals
+    }
+
+
 def disconnected_by_definition(kind: str, goals: list[GoalFacts]) -> list[str]:
     """For each goal: no chain from it reaches a customer-linked goal, and no other goal,
     customer-linked with this goal's touchpoints set aside, has a chain to it."""
     by_key = {g.key: g for g in goals}
-    linked = customer_linked(goals)
+    linked = linked_by_definition(goals)
     found = []
     for judged in goals:
         if judged.status != "active" or judged.metric_kind != kind:
@@ -42,7 +53,7 @@ def disconnected_by_definition(kind: str, goals: list[GoalFacts]) -> list[str]:
         if reaches(judged, by_key, lambda g: linked[g.key]):
             continue
         aside = [replace(g, touchpoints=frozenset()) if g.key == judged.key else g for g in goals]
-        others = customer_linked(aside)
+        others = linked_by_definition(aside)
         if any(
             others[g.key] and reaches(g, by_key, lambda t, key=judged.key: t.key == key)
             for g in goals
@@ -68,6 +79,12 @@ def goal_graphs(draw) -> list[GoalFacts]:
         )
         for key in keys
     ]
+
+
+@settings(max_examples=300, deadline=None)
+@given(goals=goal_graphs())
+def test_customer_linkage_matches_the_definition(goals):
+    assert customer_linked(goals) == linked_by_definition(goals)
 
 
 @settings(max_examples=400, deadline=None)
@@ -108,12 +125,7 @@ def test_up_to_two_touchpoint_goals_are_kept_for_each_goal():
         goal("none", contributes_to=("elsewhere",)),
     ]
     by_key = {g.key: g for g in goals}
-    callers: dict[str, list[str]] = {}
-    for g in goals:
-        for target in g.contributes_to:
-            if target in by_key:
-                callers.setdefault(target, []).append(g.key)
-    reached = _touchpoint_goals_reached(by_key, callers)
+    reached = _touchpoint_goals_reached(by_key, contributors(by_key))
     assert reached["x"] == {"a", "b"}
     assert len(reached["c"]) == 2 and reached["c"] <= {"a", "b", "d"}
     assert reached["loop"] == {"a"}
