@@ -171,21 +171,6 @@ def _active(goals: Iterable[GoalFacts]) -> list[GoalFacts]:
     return [g for g in goals if g.status == "active"]
 
 
-def _reaches(goal: GoalFacts, by_key: dict[str, GoalFacts], target: Callable[[GoalFacts], bool]):
-    """Whether a chain of contributes_to from ``goal`` reaches a goal satisfying ``target``."""
-    seen: set[str] = set()
-    pending = list(goal.contributes_to)
-    while pending:
-        key = pending.pop()
-        if key in seen or key not in by_key:
-            continue
-        seen.add(key)
-        if target(by_key[key]):
-            return True
-        pending.extend(by_key[key].contributes_to)
-    return False
-
-
 @rule("upstream-unlinked")
 def _upstream_unlinked(s: Snapshot) -> Iterable[Finding]:
     owners = {t.owner for t in s.touchpoints}

@@ -128,9 +128,10 @@ async def of_logs(
 ) -> dict[ArcRef, finding_rules.ArcFacts]:
     """The candidate arcs of these logs (of every ready log when None), all at once."""
     found: dict[ArcRef, finding_rules.ArcFacts] = {}
-    for log_id in await ready_log_ids(session) if log_ids is None else log_ids:
-        async for arcs in pages(session, [log_id], 10_000):
-            found |= arcs
+    async for arcs in pages(
+        session, await ready_log_ids(session) if log_ids is None else log_ids, 10_000
+    ):
+        found |= arcs
     return found
 
 

@@ -271,9 +271,19 @@ def _arcs_ctes(steps: str) -> str:
 _ARC_COLUMNS = (
     "src, dst, arc_count, cases, ping_pongs, (median_low + median_high) / 2, p80, p90, wait_max"
 )
-_STORED_COLUMNS = (
-    "src, dst, arc_count, cases, ping_pongs, wait_median_us, wait_p80_us, wait_p90_us, wait_max_us"
+#: A stored arc as ``ArcRow`` reads it (``_arc_row``), in ``_ARC_COLUMNS``' order.
+_STORED = (
+    EventLogArc.src,
+    EventLogArc.dst,
+    EventLogArc.arc_count,
+    EventLogArc.cases,
+    EventLogArc.ping_pongs,
+    EventLogArc.wait_median_us,
+    EventLogArc.wait_p80_us,
+    EventLogArc.wait_p90_us,
+    EventLogArc.wait_max_us,
 )
+_STORED_COLUMNS = ", ".join(column.name for column in _STORED)
 
 
 def _order(dialect: str) -> str:
@@ -448,19 +458,6 @@ def _arc_row(r: Any) -> ArcRow:
         wait_p90_us=int(r[7]),
         wait_max_us=int(r[8]),
     )
-
-
-_STORED = (
-    EventLogArc.src,
-    EventLogArc.dst,
-    EventLogArc.arc_count,
-    EventLogArc.cases,
-    EventLogArc.ping_pongs,
-    EventLogArc.wait_median_us,
-    EventLogArc.wait_p80_us,
-    EventLogArc.wait_p90_us,
-    EventLogArc.wait_max_us,
-)
 
 
 async def stored_arcs_between(
